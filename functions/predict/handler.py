@@ -1,0 +1,34 @@
+"""Lambda entry point `handler.handler`: every OIP v2 route behind API Gateway HTTP API.
+
+The data plane is built once per container (module scope runs at cold start);
+models load once and stay cached for every later invocation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from maas.dataplane import DataPlane
+from maas.rest import build_predict_app
+from maas.settings import PredictSettings
+from maas.sources import source_from_settings
+
+logger = Logger(service="maas-predict")
+metrics = Metrics(namespace="MaaS", service="predict")
+
+settings = PredictSettings()
+dataplane = DataPlane(
+    source_from_settings(settings), server_name=settings.server_name, retry_after=settings.load_retry_seconds
+)
+dataplane.preload(settings.preload)
+app = build_predict_app(dataplane, metrics)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,65 @@
+"""One error hierarchy for the whole library.
+
+Every error carries the HTTP status it maps to; the transport adapters turn any
+`MaasError` into an OIP `{"error": "..."}` body in exactly one place each.
+"""
+
+from __future__ import annotations
+
+
+class MaasError(Exception):
+    """Base of every error maas raises on purpose. `status` is the HTTP status it maps to."""
+
+    status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(MaasError):
+    """The request is malformed or does not match the model's signature."""
+
+    status = 400
+
+
+class ModelNotFound(MaasError):
+    """No model (or version) by that name exists."""
+
+    status = 404
+
+    def __init__(self, name: str, version: str | None = None) -> None:
+        what = f"model '{name}' version '{version}'" if version else f"model '{name}'"
+        super().__init__(f"{what} not found")
+        self.name = name
+        self.version = version
+
+
+class PayloadTooLarge(MaasError):
+    """The request body is over a transport limit (Lambda's 6 MB synchronous payload)."""
+
+    status = 413
+
+
+class ModelNotReady(MaasError):
+    """The model exists but cannot serve now, typically because its artifact failed to load."""
+
+    status = 503
+
+
+class InferenceError(MaasError):
+    """The runtime failed while predicting on valid input."""
+
+    status = 500
+
+
+class ArtifactError(MaasError):
+    """A model file is missing, corrupt, or of a kind no installed runtime can load."""
+
+    status = 503
+
+
+class ConfigError(MaasError):
+    """Settings or a configuration file are missing or wrong."""
+
+    status = 500

@@ -1,0 +1,1 @@
+"""The embedded local stack: the gateway, the demo models, and `maas dev`."""

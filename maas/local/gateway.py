@@ -1,0 +1,158 @@
+"""A local stand-in for API Gateway: HTTP in, Lambda proxy events to a handler, HTTP out.
+
+Each request becomes the payload 2.0 event AWS would send and is passed to the very
+handler that runs in Lambda, so local and cloud share one code path. Invocations
+run one at a time, as in one Lambda container: the handler keeps per-invocation
+state (Powertools' current event) that must not interleave.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+from maas.errors import ConfigError
+from maas.local.context import LocalLambdaContext
+from maas.local.events import HttpResponse, http_api_event, http_response
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+# Lambda refuses synchronous payloads over 6 MB; the local gateway does the same, visibly.
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+
+
+def load_handler(path: Path, attribute: str = "handler") -> Callable[[dict[str, Any], Any], Any]:
+    """The handler function in the Lambda source file at `path`, loaded as Lambda would load it."""
+    if not path.is_file():
+        raise ConfigError(f"no Lambda handler file at {path}")
+    spec = importlib.util.spec_from_file_location(f"maas_local_{path.parent.name!s}_handler", path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"cannot load a Python module from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handler: Callable[[dict[str, Any], Any], Any] = getattr(module, attribute)
+    return handler
+
+
+class LocalGateway(ThreadingHTTPServer):
+    """An HTTP server on `host:port` that invokes `handler` for every request."""
+
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int, handler: Callable[[dict[str, Any], Any], Any]) -> None:
+        self.lambda_handler = handler
+        self.invoke_lock = threading.Lock()
+        super().__init__((host, port), _RequestHandler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def invoke(self, event: dict[str, Any]) -> HttpResponse:
+        with self.invoke_lock:
+            try:
+                result = self.lambda_handler(event, LocalLambdaContext())
+            except Exception:
+                # What API Gateway answers when the function itself fails.
+                logger.exception("the Lambda handler raised")
+                return _json_response(500, {"message": "Internal Server Error"})
+        return http_response(result)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server: LocalGateway
+    protocol_version = "HTTP/1.1"  # keep-alive, as the clients of Triton expect
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            self._send(
+                _json_response(
+                    411, {"error": "chunked request bodies are not supported, send Content-Length"}
+                )
+            )
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._send(_json_response(400, {"error": "Content-Length is not a non-negative integer"}))
+            return
+        if length > MAX_PAYLOAD_BYTES:
+            self._discard(length)
+            self._send(
+                _json_response(
+                    413,
+                    {
+                        "error": f"request body of {length} bytes is over the {MAX_PAYLOAD_BYTES} byte (6 MB) "
+                        "Lambda payload limit; send large inputs through S3 batch inference"
+                    },
+                )
+            )
+            return
+        body = self.rfile.read(length) if length else b""
+        event = http_api_event(
+            method=self.command,
+            target=self.path,
+            headers={name: value for name, value in self.headers.items()},
+            body=body,
+            source_ip=self.client_address[0],
+        )
+        self._send(self.server.invoke(event))
+
+    def _discard(self, length: int) -> None:
+        # Drain a moderately oversized body so the client reads our 413 instead of a reset;
+        # past that, just close the connection after answering.
+        if length > 8 * MAX_PAYLOAD_BYTES:
+            self.close_connection = True
+            return
+        remaining = length
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+
+    def _send(self, response: HttpResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            if name not in ("content-length", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.info("%s %s", self.address_string(), format % args)
+
+
+def _json_response(status: int, body: dict[str, str]) -> HttpResponse:
+    return HttpResponse(status, {"content-type": "application/json"}, json.dumps(body).encode())

@@ -1,0 +1,168 @@
+"""The OIP v2 REST routes over API Gateway HTTP API events, on Powertools' event handler.
+
+Only translation happens here: the body becomes an `InferenceRequest` (JSON, or JSON
+plus binary tensor data), the data plane answers, and its answer or error becomes
+an HTTP response. This is the one place a `MaasError` becomes `{"error": "..."}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ValidationError
+
+from maas.errors import InvalidInput, MaasError
+from maas.protocol import HEADER_LENGTH, InferenceRequest, split_body
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+
+    from maas.dataplane import DataPlane, InferenceResult
+
+logger = logging.getLogger(__name__)
+
+JSON = "application/json"
+OCTET_STREAM = "application/octet-stream"
+
+
+def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> APIGatewayHttpResolver:
+    """An event resolver serving every OIP v2 route from `dataplane`."""
+    app = APIGatewayHttpResolver()
+
+    if metrics is not None:
+        # Every invocation publishes at least this, so no request flushes an empty metric set.
+        def count_request(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+            metrics.add_metric("Requests", MetricUnit.Count, 1)
+            return next_middleware(app)
+
+        app.use(middlewares=[count_request])
+
+    @app.get("/v2/health/live")
+    def server_live() -> Response[str]:
+        return _json(dataplane.live())
+
+    @app.get("/v2/health/ready")
+    def server_ready() -> Response[str]:
+        ready = dataplane.ready()
+        return _json(ready, HTTPStatus.OK if ready.ready else HTTPStatus.SERVICE_UNAVAILABLE)
+
+    @app.get("/v2")
+    def server_metadata() -> Response[str]:
+        return _json(dataplane.server_metadata())
+
+    @app.get("/v2/models/<name>")
+    def model_metadata(name: str) -> Response[str]:
+        return _json(dataplane.model_metadata(name))
+
+    @app.get("/v2/models/<name>/versions/<version>")
+    def model_version_metadata(name: str, version: str) -> Response[str]:
+        return _json(dataplane.model_metadata(name, version))
+
+    @app.get("/v2/models/<name>/ready")
+    def model_ready(name: str) -> Response[str]:
+        return _json(dataplane.model_ready(name))
+
+    @app.get("/v2/models/<name>/versions/<version>/ready")
+    def model_version_ready(name: str, version: str) -> Response[str]:
+        return _json(dataplane.model_ready(name, version))
+
+    @app.post("/v2/models/<name>/infer")
+    def infer(name: str) -> Response[bytes | str]:
+        return _infer(name, None)
+
+    @app.post("/v2/models/<name>/versions/<version>/infer")
+    def infer_version(name: str, version: str) -> Response[bytes | str]:
+        return _infer(name, version)
+
+    def _infer(name: str, version: str | None) -> Response[bytes | str]:
+        started = time.perf_counter()
+        event = app.current_event
+        headers = {key.lower(): value for key, value in (event.headers or {}).items()}
+        # An unknown model is a 404 whatever the body holds, as in Triton.
+        dataplane.source.resolve(name, version)
+        header, tail = split_body(
+            _raw_body(event.body, bool(event.is_base64_encoded)), headers.get(HEADER_LENGTH.lower())
+        )
+        result = dataplane.infer(name, parse_request(header), version, tail)
+        if metrics is not None:
+            metrics.add_metric(
+                "InferenceLatency", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1000
+            )
+        return render_result(result)
+
+    @app.exception_handler(MaasError)
+    def maas_error(error: MaasError) -> Response[str]:
+        if error.status >= 500:
+            logger.error("%s: %s", type(error).__name__, error.message)
+        return error_response(error.status, error.message)
+
+    @app.not_found
+    def no_route(_: NotFoundError) -> Response[str]:
+        event = app.current_event
+        return error_response(HTTPStatus.NOT_FOUND, f"no OIP route for {event.http_method} {event.path}")
+
+    @app.exception_handler(Exception)
+    def unexpected(error: Exception) -> Response[str]:
+        # The trace goes to the log, never to the client.
+        logger.exception(
+            "unexpected error serving %s %s", app.current_event.http_method, app.current_event.path
+        )
+        return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error ({type(error).__name__})")
+
+    return app
+
+
+def parse_request(body: bytes) -> InferenceRequest:
+    """The InferenceRequest in a JSON body; raises InvalidInput saying what is malformed."""
+    if not body.strip():
+        raise InvalidInput("the request body is empty, expected an OIP inference request in JSON")
+    try:
+        return InferenceRequest.model_validate_json(body)
+    except ValidationError as error:
+        raise InvalidInput(f"invalid inference request: {_describe(error)}") from None
+
+
+def render_result(result: InferenceResult) -> Response[bytes | str]:
+    """JSON, or JSON followed by binary tensor data when any output travels as binary."""
+    header = result.response.model_dump_json(exclude_none=True)
+    if not result.binary:
+        return Response(status_code=HTTPStatus.OK, content_type=JSON, body=header)
+    header_bytes = header.encode()
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type=OCTET_STREAM,
+        body=header_bytes + b"".join(result.binary),
+        headers={HEADER_LENGTH: str(len(header_bytes))},
+    )
+
+
+def error_response(status: int, message: str) -> Response[str]:
+    return Response(status_code=status, content_type=JSON, body=json.dumps({"error": message}))
+
+
+def _json(message: BaseModel, status: int = HTTPStatus.OK) -> Response[str]:
+    return Response(status_code=status, content_type=JSON, body=message.model_dump_json(exclude_none=True))
+
+
+def _raw_body(body: str | None, is_base64: bool) -> bytes:
+    if body is None:
+        return b""
+    return base64.b64decode(body) if is_base64 else body.encode()
+
+
+def _describe(error: ValidationError, limit: int = 3) -> str:
+    problems = []
+    for detail in error.errors(include_url=False)[:limit]:
+        where = ".".join(str(part) for part in detail["loc"])
+        problems.append(f"{where}: {detail['msg']}" if where else detail["msg"])
+    more = error.error_count() - limit
+    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")

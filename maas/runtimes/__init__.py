@@ -1,0 +1,52 @@
+"""Model runtimes behind one interface, chosen by the artifact's file suffix.
+
+Runtime modules are imported only when a model of their kind is loaded, so a
+function serving ONNX models never pays for importing TFLite, and vice versa.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from maas.errors import ArtifactError
+from maas.runtimes.base import Runtime, Signature, TensorSpec
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# Framework name -> (file suffix, "module:class").
+RUNTIMES: dict[str, tuple[str, str]] = {
+    "onnx": (".onnx", "maas.runtimes.onnx:OnnxRuntime"),
+    "tflite": (".tflite", "maas.runtimes.tflite:TfliteRuntime"),
+}
+
+
+def framework_of(path: Path) -> str:
+    """The framework whose runtime loads `path`, from its suffix; raises ArtifactError if none does."""
+    for framework, (suffix, _) in RUNTIMES.items():
+        if path.suffix == suffix:
+            return framework
+    known = ", ".join(suffix for suffix, _ in RUNTIMES.values())
+    raise ArtifactError(f"'{path.name}' is not a model file maas can serve (expected {known})")
+
+
+def runtime_class(framework: str) -> type[Runtime]:
+    """The Runtime subclass for `framework`, imported on first use."""
+    try:
+        target = RUNTIMES[framework][1]
+    except KeyError:
+        raise ArtifactError(
+            f"unknown framework '{framework}', expected one of {', '.join(RUNTIMES)}"
+        ) from None
+    module_name, class_name = target.split(":")
+    cls: type[Runtime] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
+def load_runtime(path: Path, framework: str | None = None) -> Runtime:
+    """Load the model file at `path` with the runtime of its framework (by suffix if not given)."""
+    return runtime_class(framework or framework_of(path)).load(path)
+
+
+__all__ = ["RUNTIMES", "Runtime", "Signature", "TensorSpec", "framework_of", "load_runtime", "runtime_class"]

@@ -1,0 +1,155 @@
+"""TFLite: `.tflite` files through tflite-runtime, or ai-edge-litert where that is installed.
+
+Quantized inputs and outputs (int8, uint8, int16 with a scale) are presented as FP32:
+clients send and receive real values, and this runtime applies scale and zero point.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from maas.errors import ArtifactError, InferenceError
+from maas.protocol.datatypes import datatype_of
+from maas.runtimes.base import Runtime, Signature, TensorSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+
+def interpreter_class() -> Any:
+    """The Interpreter class of whichever TFLite runtime is installed, tflite-runtime first."""
+    try:
+        from tflite_runtime.interpreter import Interpreter
+    except ImportError:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            raise ArtifactError(
+                "no TFLite runtime is installed: pip install 'maas[tflite]' (tflite-runtime, Python <= 3.11) "
+                "or 'maas[litert]' (ai-edge-litert)"
+            ) from None
+    return Interpreter
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    """Where a signature tensor lives in the interpreter, and how it is quantized."""
+
+    name: str
+    index: int
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    scale: float
+    zero_point: int
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale != 0.0 and self.dtype.kind in "iu"
+
+    def spec(self) -> TensorSpec:
+        datatype = datatype_of(np.dtype(np.float32) if self.quantized else self.dtype)
+        return TensorSpec(name=self.name, datatype=datatype, shape=self.shape)
+
+    def quantize(self, values: np.ndarray) -> np.ndarray:
+        if not self.quantized:
+            return values.astype(self.dtype, copy=False)
+        info = np.iinfo(self.dtype)
+        scaled = np.round(values.astype(np.float32) / self.scale) + self.zero_point
+        quantized: np.ndarray = np.clip(scaled, info.min, info.max).astype(self.dtype)
+        return quantized
+
+    def dequantize(self, values: np.ndarray) -> np.ndarray:
+        if not self.quantized:
+            return values
+        return ((values.astype(np.float32) - self.zero_point) * self.scale).astype(np.float32)
+
+
+class TfliteRuntime(Runtime):
+    platform = "tensorflow_lite"
+
+    def __init__(self, interpreter: Any) -> None:
+        self._interpreter = interpreter
+        # One interpreter holds one set of tensors: calls must not interleave.
+        self._lock = threading.Lock()
+        self._inputs, self._outputs = _signature_tensors(interpreter)
+        # Shapes the interpreter is allocated for, so a request of the same shape skips resizing.
+        self._allocated = {
+            detail["index"]: tuple(detail["shape"]) for detail in interpreter.get_input_details()
+        }
+        self.signature = Signature(
+            inputs=tuple(tensor.spec() for tensor in self._inputs),
+            outputs=tuple(tensor.spec() for tensor in self._outputs),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> TfliteRuntime:
+        interpreter_type = interpreter_class()
+        try:
+            interpreter = interpreter_type(model_path=str(path))
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise ArtifactError(f"TFLite cannot load '{path.name}': {error}") from error
+        return cls(interpreter)
+
+    def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with self._lock:
+            try:
+                self._resize_for(inputs)
+                for tensor in self._inputs:
+                    self._interpreter.set_tensor(tensor.index, tensor.quantize(inputs[tensor.name]))
+                self._interpreter.invoke()
+                return {
+                    tensor.name: tensor.dequantize(self._interpreter.get_tensor(tensor.index))
+                    for tensor in self._outputs
+                }
+            except (ValueError, RuntimeError) as error:
+                raise InferenceError(f"TFLite failed: {error}") from error
+
+    def _resize_for(self, inputs: Mapping[str, np.ndarray]) -> None:
+        resized = False
+        for tensor in self._inputs:
+            wanted = inputs[tensor.name].shape
+            if self._allocated.get(tensor.index) != wanted:
+                self._interpreter.resize_tensor_input(tensor.index, list(wanted), strict=True)
+                self._allocated[tensor.index] = wanted
+                resized = True
+        if resized:
+            self._interpreter.allocate_tensors()
+
+
+def _signature_tensors(interpreter: Any) -> tuple[list[_Tensor], list[_Tensor]]:
+    """Inputs and outputs with their signature names where the model has a signature
+    (a converted SavedModel's tensor names are internal, like 'serving_default_input:0')."""
+    signatures = interpreter.get_signature_list()
+    if signatures:
+        runner = interpreter.get_signature_runner(next(iter(signatures)))
+        named_inputs = runner.get_input_details()
+        named_outputs = runner.get_output_details()
+        by_index = {detail["index"]: detail for detail in interpreter.get_tensor_details()}
+        inputs = [_tensor(name, by_index[detail["index"]] | detail) for name, detail in named_inputs.items()]
+        outputs = [
+            _tensor(name, by_index[detail["index"]] | detail) for name, detail in named_outputs.items()
+        ]
+        return inputs, outputs
+    return (
+        [_tensor(detail["name"], detail) for detail in interpreter.get_input_details()],
+        [_tensor(detail["name"], detail) for detail in interpreter.get_output_details()],
+    )
+
+
+def _tensor(name: str, detail: dict[str, Any]) -> _Tensor:
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    shape = tuple(int(dim) for dim in detail.get("shape_signature", detail["shape"]))
+    return _Tensor(
+        name=name,
+        index=int(detail["index"]),
+        dtype=np.dtype(detail["dtype"]),
+        shape=shape,
+        scale=float(scale),
+        zero_point=int(zero_point),
+    )

@@ -1,0 +1,134 @@
+"""Where the data plane finds models: a small interface and the directory source.
+
+The registry issue adds a DynamoDB-backed source with the same interface.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from maas.errors import ArtifactError, ConfigError, InvalidInput, ModelNotFound
+from maas.runtimes import RUNTIMES, framework_of, load_runtime
+
+if TYPE_CHECKING:
+    from maas.runtimes import Runtime
+    from maas.settings import PredictSettings
+
+# Model names and versions are path segments and S3 key parts: no separators, no dot-dot.
+_SAFE_NAME = re.compile(r"^[\w][\w.\-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """One concrete, loadable model version. `cache_key` changes whenever the artifact does."""
+
+    name: str
+    version: str
+    framework: str
+    cache_key: str
+
+
+class ModelSource(ABC):
+    """Resolves a model name (and optional version) to a loadable version."""
+
+    @abstractmethod
+    def resolve(self, name: str, version: str | None = None) -> ModelRef:
+        """The version to serve; raises ModelNotFound if there is none."""
+
+    @abstractmethod
+    def versions(self, name: str) -> list[str]:
+        """Every servable version of `name`, oldest first; raises ModelNotFound if none."""
+
+    @abstractmethod
+    def load(self, ref: ModelRef) -> Runtime:
+        """Load the artifact of `ref`; raises ArtifactError if it cannot be loaded."""
+
+    def ready(self) -> bool:
+        """Whether the source can be read at all (the server is ready when it can)."""
+        return True
+
+
+def check_name(kind: str, value: str) -> str:
+    """`value` if it is a safe model name or version, else InvalidInput naming the problem."""
+    if not _SAFE_NAME.match(value) or ".." in value:
+        raise InvalidInput(
+            f"{kind} '{value}' is not valid: use letters, digits, '.', '_' and '-' (at most 128, no '..')"
+        )
+    return value
+
+
+class DirectorySource(ModelSource):
+    """Models laid out as `<root>/<name>/<version>/model.onnx` (or `model.tflite`).
+
+    Without a version, the highest numbered one is served, as Triton's default policy does.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def resolve(self, name: str, version: str | None = None) -> ModelRef:
+        check_name("model name", name)
+        if version is None:
+            known = self.versions(name)
+            version = known[-1]
+        check_name("model version", version)
+        artifact = self._artifact(name, version)
+        if artifact is None:
+            raise ModelNotFound(name, version)
+        stat = artifact.stat()
+        return ModelRef(
+            name=name,
+            version=version,
+            framework=framework_of(artifact),
+            cache_key=f"{artifact}:{stat.st_mtime_ns}:{stat.st_size}",
+        )
+
+    def versions(self, name: str) -> list[str]:
+        check_name("model name", name)
+        model_dir = self.root / name
+        found = (
+            [entry.name for entry in model_dir.iterdir() if self._artifact(name, entry.name)]
+            if model_dir.is_dir()
+            else []
+        )
+        if not found:
+            raise ModelNotFound(name)
+        return sorted(found, key=_version_order)
+
+    def load(self, ref: ModelRef) -> Runtime:
+        artifact = self._artifact(ref.name, ref.version)
+        if artifact is None:
+            raise ArtifactError(f"the artifact of model '{ref.name}' version '{ref.version}' has gone")
+        return load_runtime(artifact, ref.framework)
+
+    def ready(self) -> bool:
+        return self.root.is_dir()
+
+    def model_names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(entry.name for entry in self.root.iterdir() if entry.is_dir())
+
+    def _artifact(self, name: str, version: str) -> Path | None:
+        version_dir = self.root / name / version
+        for suffix, _ in RUNTIMES.values():
+            candidate = version_dir / f"model{suffix}"
+            if candidate.is_file():
+                return candidate
+        return None
+
+
+def _version_order(version: str) -> tuple[int, int | str]:
+    # Numbered versions sort numerically and after any named ones.
+    return (1, int(version)) if version.isdigit() else (0, version)
+
+
+def source_from_settings(settings: PredictSettings) -> ModelSource:
+    """The model source the settings name; raises ConfigError if they name none."""
+    if settings.model_dir is not None:
+        return DirectorySource(settings.model_dir)
+    raise ConfigError("no model source is configured: set MAAS_MODEL_DIR to a directory of models")
