@@ -6,6 +6,7 @@ The registry issue adds a DynamoDB-backed source with the same interface.
 from __future__ import annotations
 
 import re
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,10 +68,23 @@ class DirectorySource(ModelSource):
     Without a version, the highest numbered one is served, as Triton's default policy does.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, ttl: float = 1.0) -> None:
         self.root = Path(root)
+        # Resolving stats the directory tree; within `ttl` seconds a resolution is reused,
+        # so a new version or a replaced file is picked up within that delay.
+        self.ttl = ttl
+        self._resolved: dict[tuple[str, str | None], tuple[ModelRef, float]] = {}
 
     def resolve(self, name: str, version: str | None = None) -> ModelRef:
+        cached = self._resolved.get((name, version))
+        now = time.monotonic()
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        ref = self._resolve(name, version)
+        self._resolved[(name, version)] = (ref, now + self.ttl)
+        return ref
+
+    def _resolve(self, name: str, version: str | None) -> ModelRef:
         check_name("model name", name)
         if version is None:
             known = self.versions(name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from maas.local.events import HttpResponse, http_api_event, http_response
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
+    from types import ModuleType
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +34,12 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 
 def load_handler(path: Path, attribute: str = "handler") -> Callable[[dict[str, Any], Any], Any]:
     """The handler function in the Lambda source file at `path`, loaded as Lambda would load it."""
+    handler: Callable[[dict[str, Any], Any], Any] = getattr(load_handler_module(path), attribute)
+    return handler
+
+
+def load_handler_module(path: Path) -> ModuleType:
+    """Execute the Lambda source file at `path` as a fresh module (its cold start)."""
     if not path.is_file():
         raise ConfigError(f"no Lambda handler file at {path}")
     spec = importlib.util.spec_from_file_location(f"maas_local_{path.parent.name!s}_handler", path)
@@ -39,8 +47,7 @@ def load_handler(path: Path, attribute: str = "handler") -> Callable[[dict[str, 
         raise ConfigError(f"cannot load a Python module from {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    handler: Callable[[dict[str, Any], Any], Any] = getattr(module, attribute)
-    return handler
+    return module
 
 
 class LocalGateway(ThreadingHTTPServer):
@@ -57,6 +64,14 @@ class LocalGateway(ThreadingHTTPServer):
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-exchange is routine; anything else is worth a trace.
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            logger.debug("client %s went away: %s", client_address, error)
+        else:
+            logger.exception("error serving a request from %s", client_address)
 
     def invoke(self, event: dict[str, Any]) -> HttpResponse:
         with self.invoke_lock:

@@ -106,6 +106,9 @@ def _numbers_from_json(name: str, data: Any, datatype: Datatype) -> np.ndarray:
     if raw.size == 0:
         return raw.astype(NUMPY_DTYPES[datatype])
     kind = raw.dtype.kind
+    if kind in "fO" and datatype is Datatype.UINT64:
+        # Integers past the int64 range make numpy infer float64 (losing digits) or objects.
+        return _uint64_from_objects(name, data)
     if datatype is Datatype.BOOL:
         if kind != "b":
             raise InvalidInput(f"input '{name}': datatype BOOL takes true/false values only")
@@ -116,6 +119,14 @@ def _numbers_from_json(name: str, data: Any, datatype: Datatype) -> np.ndarray:
     elif kind not in _REAL_KINDS:
         raise InvalidInput(f"input '{name}': datatype {datatype} takes numbers only")
     return raw.astype(NUMPY_DTYPES[datatype], copy=False)
+
+
+def _uint64_from_objects(name: str, data: Any) -> np.ndarray:
+    values = np.array(data, dtype=object).ravel().tolist()
+    limit = int(np.iinfo(np.uint64).max)
+    if not all(type(value) is int and 0 <= value <= limit for value in values):
+        raise InvalidInput(f"input '{name}': datatype UINT64 takes integers in [0, {limit}] only")
+    return np.array(values, dtype=np.uint64)
 
 
 def _check_range(name: str, raw: np.ndarray, datatype: Datatype) -> None:

@@ -1,0 +1,120 @@
+"""The predict Lambda handler, driven by the API Gateway HTTP API events AWS would send it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from maas.local.context import LocalLambdaContext
+from maas.local.events import HttpResponse, http_api_event, http_response
+from maas.local.gateway import load_handler_module
+from tests.conftest import PREDICT_HANDLER, REPO_ROOT
+
+GOLDEN = sorted((REPO_ROOT / "tests" / "data" / "golden").glob("*.json"))
+
+Handler = Any
+
+
+@pytest.fixture(scope="module")
+def handler_module(model_dir: Path) -> ModuleType:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MAAS_MODEL_DIR", str(model_dir))
+        return load_handler_module(PREDICT_HANDLER)
+
+
+@pytest.fixture(scope="module")
+def handler(handler_module: ModuleType) -> Handler:
+    return handler_module.handler
+
+
+def call(handler: Handler, method: str, path: str, body: bytes = b"", **headers: str) -> HttpResponse:
+    headers.setdefault("content-type", "application/json")
+    event = http_api_event(method=method, target=path, headers=headers, body=body)
+    return http_response(handler(event, LocalLambdaContext()))
+
+
+@pytest.mark.parametrize("golden", GOLDEN, ids=[path.stem for path in GOLDEN])
+def test_each_route_answers_as_its_golden_file_says(handler: Handler, golden: Path) -> None:
+    case = json.loads(golden.read_text())
+    request, expected = case["request"], case["response"]
+    body = json.dumps(request["body"]).encode() if "body" in request else b""
+    response = call(handler, request["method"], request["path"], body)
+    assert response.status == expected["status"], response.body
+    assert response.headers["content-type"] == "application/json"
+    answer = json.loads(response.body)
+    if "body" in expected:
+        assert answer == expected["body"]
+    if "error_starts_with" in expected:
+        assert answer["error"].startswith(expected["error_starts_with"])
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "the request body is empty"),
+        (b"   ", "the request body is empty"),
+        (b'{"inputs": [', "invalid inference request: Invalid JSON"),
+        (b"[1, 2]", "invalid inference request: Input should be an object"),
+        (b'{"inputs": [{"name": "a"}]}', "inputs.0.shape: Field required"),
+        (b'{"inputs": [{"name": "a", "shape": "x", "datatype": "FP32", "data": []}]}', "inputs.0.shape"),
+        (b"\xff\xfe", "invalid inference request"),
+        (b"[" * 100_000 + b"]" * 100_000, "invalid inference request"),
+    ],
+)
+def test_malformed_bodies_get_a_400_naming_the_problem(handler: Handler, body: bytes, message: str) -> None:
+    response = call(handler, "POST", "/v2/models/sum/infer", body)
+    assert response.status == 400
+    assert message in json.loads(response.body)["error"]
+
+
+def test_binary_inputs_and_outputs_travel_outside_the_json(handler: Handler) -> None:
+    a = np.array([[1, 2, 3]], dtype=np.float32)
+    header = json.dumps(
+        {
+            "inputs": [
+                {"name": "a", "shape": [1, 3], "datatype": "FP32", "parameters": {"binary_data_size": 12}},
+                {"name": "b", "shape": [1, 3], "datatype": "FP32", "data": [10, 10, 10]},
+            ],
+            "outputs": [{"name": "sum", "parameters": {"binary_data": True}}, {"name": "difference"}],
+        }
+    ).encode()
+    response = call(
+        handler,
+        "POST",
+        "/v2/models/sum/infer",
+        header + a.tobytes(),
+        **{"content-type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))},
+    )
+    assert response.status == 200, response.body
+    assert response.headers["content-type"] == "application/octet-stream"
+    json_length = int(response.headers["inference-header-content-length"])
+    answer = json.loads(response.body[:json_length])
+    total, difference = answer["outputs"]
+    assert total["parameters"] == {"binary_data_size": 12}
+    assert np.frombuffer(response.body[json_length:], dtype="<f4").tolist() == [11, 12, 13]
+    assert difference["data"] == [-9, -8, -7]
+
+
+def test_model_names_with_escapes_are_matched_decoded(handler: Handler) -> None:
+    response = call(handler, "GET", "/v2/models/%2E%2E%2Fetc/ready")
+    assert response.status in (400, 404)
+    assert "error" in json.loads(response.body)
+
+
+def test_an_unexpected_failure_is_a_500_without_a_stack_trace(
+    handler: Handler, handler_module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module_dataplane = handler_module.dataplane
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise KeyError("secret internals")
+
+    monkeypatch.setattr(module_dataplane, "server_metadata", explode)
+    response = call(handler, "GET", "/v2")
+    assert response.status == 500
+    assert json.loads(response.body) == {"error": "internal error (KeyError)"}
