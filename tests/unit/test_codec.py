@@ -166,3 +166,23 @@ def test_non_utf8_bytes_outputs_must_go_as_binary() -> None:
     output, raw = encode_tensor("y", array, binary=True)
     assert output.parameters == {"binary_data_size": 5}
     assert raw == b"\x01\x00\x00\x00\xff"
+
+
+def test_a_1000_by_64_fp32_request_is_decoded_without_walking_its_elements_in_python() -> None:
+    import sys
+
+    data = np.random.default_rng(1).random(64_000).tolist()
+    calls = 0
+
+    def count(frame: object, event: str, arg: object) -> None:
+        nonlocal calls
+        if event in ("call", "c_call"):
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        decode_tensor(tensor("FP32", [1000, 64], data))
+    finally:
+        sys.setprofile(None)
+    # A handful of calls for the whole tensor, where a Python loop would make 64,000.
+    assert calls < 100, calls
