@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[onnx,tflite,demo,dev]'
+	$(BIN)/pip install --quiet -e '.[onnx,tflite,demo,local,dev]'
 	touch $(STAMP)
 
 dev: setup

@@ -28,9 +28,16 @@ class ModelNotFound(MaasError):
 
     status = 404
 
-    def __init__(self, name: str, version: str | None = None) -> None:
-        what = f"model '{name}' version '{version}'" if version else f"model '{name}'"
-        super().__init__(f"{what} not found")
+    def __init__(
+        self, name: str, version: str | None = None, *, alias: str | None = None, why: str = "not found"
+    ) -> None:
+        if alias:
+            what = f"alias '{alias}' of model '{name}'"
+        elif version:
+            what = f"model '{name}' version '{version}'"
+        else:
+            what = f"model '{name}'"
+        super().__init__(f"{what} {why}")
         self.name = name
         self.version = version
 
@@ -63,3 +70,9 @@ class ConfigError(MaasError):
     """Settings or a configuration file are missing or wrong."""
 
     status = 500
+
+
+class ConflictError(MaasError):
+    """A conditional write lost to a concurrent writer, or a rule refuses the change."""
+
+    status = 409

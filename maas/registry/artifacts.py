@@ -1,0 +1,111 @@
+"""Model artifacts in S3, stored once under their sha256 and verified whenever they are read."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from maas.errors import ArtifactError, InvalidInput
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+CHUNK = 1 << 20
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ArtifactStore:
+    """Content-addressed artifacts: `artifacts/sha256/<hex>/model<suffix>` in `bucket`."""
+
+    def __init__(self, bucket: str, client: Any = None) -> None:
+        import boto3
+
+        self.bucket = bucket
+        self.client = client or boto3.client("s3")
+
+    @staticmethod
+    def key_for(sha256: str, suffix: str) -> str:
+        return f"artifacts/sha256/{sha256}/model{suffix}"
+
+    def put_file(self, path: Path, progress: Callable[[int], None] | None = None) -> tuple[str, str, int]:
+        """Upload `path` unless the same bytes are already stored; returns (key, sha256, size)."""
+        sha256 = sha256_of(path)
+        key = self.key_for(sha256, path.suffix)
+        size = path.stat().st_size
+        if not self._exists(key):
+            self.client.upload_file(
+                str(path), self.bucket, key, ExtraArgs={"Metadata": {"sha256": sha256}}, Callback=progress
+            )
+        elif progress is not None:
+            progress(size)
+        return key, sha256, size
+
+    def presigned_upload(self, filename: str, expires: int = 3600) -> tuple[str, str]:
+        """A URL a client can PUT a file to, and the key it will land under."""
+        if "/" in filename or filename in ("", ".", ".."):
+            raise InvalidInput(f"upload file name '{filename}' must be a plain file name")
+        key = f"uploads/{uuid.uuid4().hex}/{filename}"
+        url = self.client.generate_presigned_url(
+            "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
+        )
+        return url, key
+
+    def download_upload(self, key: str, directory: Path) -> Path:
+        """Fetch an uploaded file (by presigned URL) to `directory`, keeping its file name."""
+        if not key.startswith("uploads/") or ".." in key:
+            raise InvalidInput(f"'{key}' is not an upload key this registry issued")
+        target = directory / key.rsplit("/", 1)[-1]
+        try:
+            self.client.download_file(self.bucket, key, str(target))
+        except ClientError as error:
+            raise InvalidInput(f"no uploaded file at '{key}': {error.response['Error']['Code']}") from None
+        return target
+
+    def fetch(self, key: str, sha256: str, cache_dir: Path) -> Path:
+        """The artifact as a local file, downloaded once and verified against `sha256`.
+
+        Raises ArtifactError if it is missing or its bytes do not match.
+        """
+        target = cache_dir / sha256 / key.rsplit("/", 1)[-1]
+        if target.is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, scratch = tempfile.mkstemp(dir=target.parent, prefix=".download-")
+        os.close(handle)
+        try:
+            try:
+                self.client.download_file(self.bucket, key, scratch)
+            except ClientError as error:
+                raise ArtifactError(f"artifact s3://{self.bucket}/{key} cannot be read: {error}") from None
+            actual = sha256_of(Path(scratch))
+            if actual != sha256:
+                raise ArtifactError(
+                    f"artifact s3://{self.bucket}/{key} has sha256 {actual}, but the registry recorded {sha256}; "
+                    "it was changed after registration and will not be loaded"
+                )
+            Path(scratch).replace(target)
+        finally:
+            Path(scratch).unlink(missing_ok=True)
+        return target
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True

@@ -1,0 +1,100 @@
+"""What the registry records: versions, aliases and the history of every alias change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from maas.protocol.datatypes import Datatype
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Target(StrEnum):
+    LAMBDA = "lambda"
+    SAGEMAKER = "sagemaker"
+
+
+class VersionStatus(StrEnum):
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
+class TensorRecord(BaseModel):
+    name: str
+    datatype: Datatype
+    shape: list[int]
+
+
+class SignatureRecord(BaseModel):
+    inputs: list[TensorRecord]
+    outputs: list[TensorRecord]
+
+
+class ModelVersion(BaseModel):
+    """One immutable version of a model; only `status` changes, when it is retired."""
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+    name: str
+    version: int
+    framework: str
+    artifact_key: str
+    sha256: str
+    size: int
+    signature: SignatureRecord
+    target: Target = Target.LAMBDA
+    quantization: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    source_commit: str | None = None
+    created_by: str
+    created_at: str = Field(default_factory=utc_now)
+    status: VersionStatus = VersionStatus.ACTIVE
+
+
+class Alias(BaseModel):
+    """A name for what to serve: one version (weight 100) or weighted versions for a canary.
+
+    `revision` counts the writes to this alias; every write is conditional on it.
+    """
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str
+    alias: str
+    weights: dict[int, int]
+    revision: int
+    updated_at: str = Field(default_factory=utc_now)
+    updated_by: str = ""
+
+    @property
+    def versions(self) -> list[int]:
+        return sorted(self.weights)
+
+
+class AliasChange(BaseModel):
+    """One entry of an alias's history: what it pointed at before and after, and who did it."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str
+    alias: str
+    revision: int
+    action: str
+    weights: dict[int, int]
+    previous: dict[int, int] | None
+    at: str = Field(default_factory=utc_now)
+    by: str = ""
+
+
+class Page(BaseModel):
+    """A page of results and the token for the next one (None on the last page)."""
+
+    items: list[Any]
+    next_token: str | None = None

@@ -1,0 +1,224 @@
+"""The registry's rules, over any store: register, aliases, canary, rollback, retire, delete."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from typing import TYPE_CHECKING
+
+from maas.errors import ArtifactError, ConflictError, InvalidInput, ModelNotFound
+from maas.registry.models import (
+    Alias,
+    AliasChange,
+    ModelVersion,
+    Page,
+    SignatureRecord,
+    Target,
+    TensorRecord,
+    VersionStatus,
+)
+from maas.runtimes import framework_of, load_runtime
+from maas.sources import check_name
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from maas.registry.artifacts import ArtifactStore
+    from maas.registry.store import ModelHead, RegistryStore
+    from maas.runtimes import Signature, TensorSpec
+
+MAX_PAGE = 100
+
+
+def current_user() -> str:
+    return os.environ.get("MAAS_USER") or getpass.getuser()
+
+
+def signature_record(signature: Signature) -> SignatureRecord:
+    def tensors(specs: tuple[TensorSpec, ...]) -> list[TensorRecord]:
+        return [TensorRecord(name=s.name, datatype=s.datatype, shape=list(s.shape)) for s in specs]
+
+    return SignatureRecord(inputs=tensors(signature.inputs), outputs=tensors(signature.outputs))
+
+
+class Registry:
+    """Model versions and aliases. Every change is conditional on what was read; a lost race
+    raises ConflictError and changes nothing."""
+
+    def __init__(self, store: RegistryStore, artifacts: ArtifactStore, *, user: str | None = None) -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self.user = user or current_user()
+
+    # Versions
+
+    def register(
+        self,
+        name: str,
+        artifact: Path,
+        *,
+        target: Target | str = Target.LAMBDA,
+        quantization: str | None = None,
+        metrics: dict[str, float] | None = None,
+        labels: dict[str, str] | None = None,
+        source_commit: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ModelVersion:
+        """Store the artifact once and record it as the next version of `name`.
+
+        Raises InvalidInput if the name is not valid or the file does not load with its runtime.
+        """
+        check_name("model name", name)
+        try:
+            target = Target(target)
+        except ValueError:
+            raise InvalidInput(
+                f"target '{target}' is not one of: {', '.join(t.value for t in Target)}"
+            ) from None
+        try:
+            framework = framework_of(artifact)
+            signature = load_runtime(artifact, framework).signature
+        except ArtifactError as error:
+            raise InvalidInput(f"cannot register '{artifact.name}': {error.message}") from None
+        key, sha256, size = self.artifacts.put_file(artifact, progress)
+
+        def build(number: int) -> ModelVersion:
+            return ModelVersion(
+                name=name,
+                version=number,
+                framework=framework,
+                artifact_key=key,
+                sha256=sha256,
+                size=size,
+                signature=signature_record(signature),
+                target=target,
+                quantization=quantization,
+                metrics=metrics or {},
+                labels=labels or {},
+                source_commit=source_commit,
+                created_by=self.user,
+            )
+
+        return self.store.add_version(name, build)
+
+    def get(self, name: str, version: int) -> ModelVersion:
+        record = self.store.get_version(check_name("model name", name), version)
+        if record is None:
+            raise ModelNotFound(name, str(version))
+        return record
+
+    def versions(self, name: str, limit: int = 50, token: str | None = None) -> Page:
+        self._require_model(name)
+        return self.store.list_versions(name, _limit(limit), token)
+
+    def models(self, limit: int = 50, token: str | None = None) -> Page:
+        return self.store.list_models(_limit(limit), token)
+
+    def retire(self, name: str, version: int) -> ModelVersion:
+        """Stop serving `version`; refused while any alias points at it. It stays in history."""
+        head = self._require_model(name)
+        record = self.get(name, version)
+        serving = [a.alias for a in self.store.list_aliases(name) if version in a.weights]
+        if serving:
+            raise ConflictError(
+                f"version {version} of model '{name}' is served by alias(es) {', '.join(serving)}; "
+                "point them elsewhere first"
+            )
+        if record.status is VersionStatus.RETIRED:
+            return record
+        self.store.set_status(name, version, VersionStatus.RETIRED, head.alias_epoch)
+        return self.get(name, version)
+
+    def delete(self, name: str) -> None:
+        """Remove every record of `name`; refused while it has aliases. Artifacts stay in S3."""
+        head = self._require_model(name)
+        aliases = self.store.list_aliases(name)
+        if aliases:
+            raise ConflictError(
+                f"model '{name}' still has alias(es) {', '.join(a.alias for a in aliases)}; it cannot be deleted"
+            )
+        self.store.delete_model(name, head.alias_epoch)
+
+    # Aliases
+
+    def alias(self, name: str, alias: str) -> Alias:
+        found = self.store.get_alias(check_name("model name", name), check_name("alias", alias))
+        if found is None:
+            raise ModelNotFound(name, alias=alias)
+        return found
+
+    def aliases(self, name: str) -> list[Alias]:
+        self._require_model(name)
+        return self.store.list_aliases(name)
+
+    def promote(self, name: str, alias: str, version: int, *, expected_revision: int | None = None) -> Alias:
+        """Point `alias` at `version` alone."""
+        return self._set_alias(name, alias, {version: 100}, "promote", expected_revision)
+
+    def canary(
+        self, name: str, alias: str, weights: dict[int, int], *, expected_revision: int | None = None
+    ) -> Alias:
+        """Split `alias` between versions by integer weights that add up to 100."""
+        if len(weights) < 1 or any(w <= 0 for w in weights.values()) or sum(weights.values()) != 100:
+            raise InvalidInput(f"canary weights must be positive and add up to 100, got {weights}")
+        return self._set_alias(name, alias, dict(weights), "canary", expected_revision)
+
+    def rollback(self, name: str, alias: str, *, expected_revision: int | None = None) -> Alias:
+        """Point `alias` back at what it pointed at before its last change."""
+        current = self.alias(name, alias)
+        last = self.store.alias_history(name, alias, 1, None).items
+        if not last or last[0].previous is None:
+            raise ConflictError(f"alias '{alias}' of model '{name}' has no earlier target to roll back to")
+        return self._set_alias(
+            name,
+            alias,
+            last[0].previous,
+            "rollback",
+            expected_revision if expected_revision is not None else current.revision,
+        )
+
+    def history(self, name: str, alias: str, limit: int = 50, token: str | None = None) -> Page:
+        self.alias(name, alias)
+        return self.store.alias_history(name, alias, _limit(limit), token)
+
+    def _set_alias(
+        self, name: str, alias: str, weights: dict[int, int], action: str, expected_revision: int | None
+    ) -> Alias:
+        check_name("alias", alias)
+        self._require_model(name)
+        for version in weights:
+            record = self.get(name, version)
+            if record.status is not VersionStatus.ACTIVE:
+                raise ConflictError(f"version {version} of model '{name}' is retired and cannot be served")
+        current = self.store.get_alias(name, alias)
+        revision = current.revision if current else 0
+        if expected_revision is not None and expected_revision != revision:
+            raise ConflictError(
+                f"alias '{alias}' of model '{name}' is at revision {revision}, not {expected_revision}; read it again"
+            )
+        new = Alias(name=name, alias=alias, weights=weights, revision=revision + 1, updated_by=self.user)
+        change = AliasChange(
+            name=name,
+            alias=alias,
+            revision=new.revision,
+            action=action,
+            weights=weights,
+            previous=current.weights if current else None,
+            at=new.updated_at,
+            by=self.user,
+        )
+        self.store.write_alias(new, change)
+        return new
+
+    def _require_model(self, name: str) -> ModelHead:
+        head = self.store.head(check_name("model name", name))
+        if head is None:
+            raise ModelNotFound(name)
+        return head
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"page size must be between 1 and {MAX_PAGE}, got {limit}")
+    return limit

@@ -1,0 +1,106 @@
+"""The data plane's model source over the registry: aliases, canary weights, verified artifacts."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from maas.errors import ModelNotFound
+from maas.registry.models import VersionStatus
+from maas.runtimes import load_runtime
+from maas.sources import ModelRef, ModelSource, check_name
+
+if TYPE_CHECKING:
+    from maas.registry.models import Alias, ModelVersion
+    from maas.registry.service import Registry
+    from maas.runtimes import Runtime
+
+
+class RegistrySource(ModelSource):
+    """Serves `/v2/models/<name>` from the `default_alias` of `name`, and
+    `/versions/<v>` from version v (a number) or from alias v (a name).
+
+    Aliases and version records are re-read after `ttl` seconds, so a promotion
+    reaches a warm function without a redeploy. A canary alias picks a version per
+    request by weight. Artifacts are downloaded once to `cache_dir` and their sha256
+    is checked before they are loaded.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        default_alias: str = "prod",
+        ttl: float = 30.0,
+        cache_dir: Path | None = None,
+        chooser: random.Random | None = None,
+    ) -> None:
+        self.registry = registry
+        self.default_alias = default_alias
+        self.ttl = ttl
+        self.cache_dir = cache_dir or Path(tempfile.gettempdir()) / "maas-artifacts"
+        self._chooser = chooser or random.Random()
+        self._aliases: dict[tuple[str, str], tuple[Alias, float]] = {}
+        self._records: dict[tuple[str, int], tuple[ModelVersion, float]] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, name: str, version: str | None = None) -> ModelRef:
+        check_name("model name", name)
+        if version is not None and version.isdigit():
+            number = int(version)
+        else:
+            alias = self._alias(name, check_name("alias", version or self.default_alias))
+            number = self._pick(alias)
+        record = self._record(name, number)
+        if record.status is not VersionStatus.ACTIVE:
+            raise ModelNotFound(name, str(number), why="is retired and no longer served")
+        return ModelRef(name=name, version=str(number), framework=record.framework, cache_key=record.sha256)
+
+    def versions(self, name: str) -> list[str]:
+        page = self.registry.versions(name, limit=100)
+        return [str(v.version) for v in page.items if v.status is VersionStatus.ACTIVE]
+
+    def load(self, ref: ModelRef) -> Runtime:
+        record = self._record(ref.name, int(ref.version))
+        path = self.registry.artifacts.fetch(record.artifact_key, record.sha256, self.cache_dir)
+        return load_runtime(path, record.framework)
+
+    def ready(self) -> bool:
+        return True
+
+    def _alias(self, name: str, alias: str) -> Alias:
+        now = time.monotonic()
+        cached = self._aliases.get((name, alias))
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        found = self.registry.store.get_alias(name, alias)
+        if found is None:
+            if self.registry.store.head(name) is None:
+                raise ModelNotFound(name)
+            raise ModelNotFound(name, alias=alias)
+        with self._lock:
+            self._aliases[(name, alias)] = (found, now + self.ttl)
+        return found
+
+    def _pick(self, alias: Alias) -> int:
+        if len(alias.weights) == 1:
+            return next(iter(alias.weights))
+        versions = list(alias.weights)
+        with self._lock:
+            return self._chooser.choices(versions, weights=[alias.weights[v] for v in versions])[0]
+
+    def _record(self, name: str, version: int) -> ModelVersion:
+        now = time.monotonic()
+        cached = self._records.get((name, version))
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        record = self.registry.store.get_version(name, version)
+        if record is None:
+            raise ModelNotFound(name, str(version))
+        with self._lock:
+            self._records[(name, version)] = (record, now + self.ttl)
+        return record
