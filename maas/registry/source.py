@@ -44,6 +44,7 @@ class RegistrySource(ModelSource):
         self.ttl = ttl
         self.cache_dir = cache_dir or Path(tempfile.gettempdir()) / "maas-artifacts"
         self._chooser = chooser or random.Random()
+        # (value, monotonic time it was read)
         self._aliases: dict[tuple[str, str], tuple[Alias, float]] = {}
         self._records: dict[tuple[str, int], tuple[ModelVersion, float]] = {}
         self._lock = threading.Lock()
@@ -75,7 +76,7 @@ class RegistrySource(ModelSource):
     def _alias(self, name: str, alias: str) -> Alias:
         now = time.monotonic()
         cached = self._aliases.get((name, alias))
-        if cached is not None and now < cached[1]:
+        if cached is not None and now - cached[1] < self.ttl:
             return cached[0]
         found = self.registry.store.get_alias(name, alias)
         if found is None:
@@ -83,7 +84,7 @@ class RegistrySource(ModelSource):
                 raise ModelNotFound(name)
             raise ModelNotFound(name, alias=alias)
         with self._lock:
-            self._aliases[(name, alias)] = (found, now + self.ttl)
+            self._aliases[(name, alias)] = (found, now)
         return found
 
     def _pick(self, alias: Alias) -> int:
@@ -96,11 +97,11 @@ class RegistrySource(ModelSource):
     def _record(self, name: str, version: int) -> ModelVersion:
         now = time.monotonic()
         cached = self._records.get((name, version))
-        if cached is not None and now < cached[1]:
+        if cached is not None and now - cached[1] < self.ttl:
             return cached[0]
         record = self.registry.store.get_version(name, version)
         if record is None:
             raise ModelNotFound(name, str(version))
         with self._lock:
-            self._records[(name, version)] = (record, now + self.ttl)
+            self._records[(name, version)] = (record, now)
         return record
