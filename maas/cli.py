@@ -27,15 +27,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="model directory, <name>/<version>/model.onnx|tflite (default: %(default)s)",
     )
     dev.add_argument("--no-demo", action="store_true", help="do not add the demo models to --models")
-    dev.add_argument("--handler", type=Path, default=None, help="the predict Lambda handler file to serve")
+    dev.add_argument("--functions", type=Path, default=None, help="the Lambda functions directory to serve")
+    dev.add_argument(
+        "--aws-port", type=int, default=4566, help="port of the embedded AWS endpoint (default: %(default)s)"
+    )
+    dev.add_argument(
+        "--alias-ttl",
+        type=float,
+        default=5.0,
+        help="seconds an alias is cached by the predict function (default: %(default)s)",
+    )
     dev.set_defaults(run=_dev)
+
+    from maas.cli_models import add_models_commands
+
+    add_models_commands(commands)
     return parser
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from maas.local.dev import PREDICT_HANDLER, run_dev
+    from maas.local.dev import FUNCTIONS, run_dev
 
-    return run_dev(args.host, args.port, args.models, args.handler or PREDICT_HANDLER, demo=not args.no_demo)
+    return run_dev(
+        args.host,
+        args.port,
+        args.models,
+        functions=args.functions or FUNCTIONS,
+        demo=not args.no_demo,
+        aws_port=args.aws_port,
+        alias_ttl=args.alias_ttl,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     except MaasError as error:
         print(f"maas: error: {error.message}", file=sys.stderr)
         return 2
+    except Exception as error:
+        # AWS access problems (no region, no credentials, access denied) are the user's to fix: no trace.
+        if type(error).__module__.startswith("botocore"):
+            print(f"maas: error: AWS: {error}", file=sys.stderr)
+            return 2
+        raise
     return code
 
 

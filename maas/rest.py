@@ -48,32 +48,32 @@ def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> A
 
     @app.get("/v2/health/live")
     def server_live() -> Response[str]:
-        return _json(dataplane.live())
+        return json_response(dataplane.live())
 
     @app.get("/v2/health/ready")
     def server_ready() -> Response[str]:
         ready = dataplane.ready()
-        return _json(ready, HTTPStatus.OK if ready.ready else HTTPStatus.SERVICE_UNAVAILABLE)
+        return json_response(ready, HTTPStatus.OK if ready.ready else HTTPStatus.SERVICE_UNAVAILABLE)
 
     @app.get("/v2")
     def server_metadata() -> Response[str]:
-        return _json(dataplane.server_metadata())
+        return json_response(dataplane.server_metadata())
 
     @app.get("/v2/models/<name>")
     def model_metadata(name: str) -> Response[str]:
-        return _json(dataplane.model_metadata(name))
+        return json_response(dataplane.model_metadata(name))
 
     @app.get("/v2/models/<name>/versions/<version>")
     def model_version_metadata(name: str, version: str) -> Response[str]:
-        return _json(dataplane.model_metadata(name, version))
+        return json_response(dataplane.model_metadata(name, version))
 
     @app.get("/v2/models/<name>/ready")
     def model_ready(name: str) -> Response[str]:
-        return _json(dataplane.model_ready(name))
+        return json_response(dataplane.model_ready(name))
 
     @app.get("/v2/models/<name>/versions/<version>/ready")
     def model_version_ready(name: str, version: str) -> Response[str]:
-        return _json(dataplane.model_ready(name, version))
+        return json_response(dataplane.model_ready(name, version))
 
     @app.post("/v2/models/<name>/infer")
     def infer(name: str) -> Response[bytes | str]:
@@ -90,7 +90,7 @@ def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> A
         # An unknown model is a 404 whatever the body holds, as in Triton.
         dataplane.source.resolve(name, version)
         header, tail = split_body(
-            _raw_body(event.body, bool(event.is_base64_encoded)), headers.get(HEADER_LENGTH.lower())
+            raw_body(event.body, bool(event.is_base64_encoded)), headers.get(HEADER_LENGTH.lower())
         )
         result = dataplane.infer(name, parse_request(header), version, tail)
         if metrics is not None:
@@ -98,6 +98,13 @@ def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> A
                 "InferenceLatency", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1000
             )
         return render_result(result)
+
+    install_error_handlers(app, "OIP")
+    return app
+
+
+def install_error_handlers(app: APIGatewayHttpResolver, api_name: str) -> None:
+    """Turn every error into `{"error": "..."}` with its status: the one place this happens."""
 
     @app.exception_handler(MaasError)
     def maas_error(error: MaasError) -> Response[str]:
@@ -108,17 +115,26 @@ def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> A
     @app.not_found
     def no_route(_: NotFoundError) -> Response[str]:
         event = app.current_event
-        return error_response(HTTPStatus.NOT_FOUND, f"no OIP route for {event.http_method} {event.path}")
+        return error_response(
+            HTTPStatus.NOT_FOUND, f"no {api_name} route for {event.http_method} {event.path}"
+        )
 
     @app.exception_handler(Exception)
     def unexpected(error: Exception) -> Response[str]:
         # The trace goes to the log, never to the client.
-        logger.exception(
-            "unexpected error serving %s %s", app.current_event.http_method, app.current_event.path
-        )
+        event = app.current_event
+        logger.exception("unexpected error serving %s %s", event.http_method, event.path)
         return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error ({type(error).__name__})")
 
-    return app
+
+def json_response(message: BaseModel, status: int = HTTPStatus.OK) -> Response[str]:
+    return Response(status_code=status, content_type=JSON, body=message.model_dump_json(exclude_none=True))
+
+
+def raw_body(body: str | None, is_base64: bool) -> bytes:
+    if body is None:
+        return b""
+    return base64.b64decode(body) if is_base64 else body.encode()
 
 
 def parse_request(body: bytes) -> InferenceRequest:
@@ -147,16 +163,6 @@ def render_result(result: InferenceResult) -> Response[bytes | str]:
 
 def error_response(status: int, message: str) -> Response[str]:
     return Response(status_code=status, content_type=JSON, body=json.dumps({"error": message}))
-
-
-def _json(message: BaseModel, status: int = HTTPStatus.OK) -> Response[str]:
-    return Response(status_code=status, content_type=JSON, body=message.model_dump_json(exclude_none=True))
-
-
-def _raw_body(body: str | None, is_base64: bool) -> bytes:
-    if body is None:
-        return b""
-    return base64.b64decode(body) if is_base64 else body.encode()
 
 
 def _describe(error: ValidationError, limit: int = 3) -> str:

@@ -20,6 +20,21 @@ class PredictSettings(BaseSettings):
     preload: list[str] = Field(
         default_factory=list, description="Models to load at cold start rather than on the first request."
     )
+    registry_table: str | None = Field(
+        default=None, description="Serve models from this registry table (with MAAS_ARTIFACT_BUCKET)."
+    )
+    artifact_bucket: str | None = Field(
+        default=None, description="The S3 bucket holding registered artifacts."
+    )
+    default_alias: str = Field(
+        default="prod", description="The alias that serves a request without a version."
+    )
+    alias_ttl_seconds: float = Field(
+        default=30.0, ge=0, description="How long an alias is trusted before it is read again."
+    )
+    artifact_cache_dir: Path = Field(
+        default=Path("/tmp/maas-artifacts"), description="Where downloaded artifacts are kept (Lambda: /tmp)."
+    )
     load_retry_seconds: float = Field(
         default=5.0, ge=0, description="How long a failed model load is remembered."
     )

@@ -143,6 +143,20 @@ def _version_order(version: str) -> tuple[int, int | str]:
 
 def source_from_settings(settings: PredictSettings) -> ModelSource:
     """The model source the settings name; raises ConfigError if they name none."""
+    if settings.registry_table is not None:
+        if settings.artifact_bucket is None:
+            raise ConfigError("MAAS_REGISTRY_TABLE is set but MAAS_ARTIFACT_BUCKET is not")
+        from maas.registry import ArtifactStore, DynamoDBStore, Registry, RegistrySource
+
+        registry = Registry(DynamoDBStore(settings.registry_table), ArtifactStore(settings.artifact_bucket))
+        return RegistrySource(
+            registry,
+            default_alias=settings.default_alias,
+            ttl=settings.alias_ttl_seconds,
+            cache_dir=settings.artifact_cache_dir,
+        )
     if settings.model_dir is not None:
         return DirectorySource(settings.model_dir)
-    raise ConfigError("no model source is configured: set MAAS_MODEL_DIR to a directory of models")
+    raise ConfigError(
+        "no model source is configured: set MAAS_REGISTRY_TABLE and MAAS_ARTIFACT_BUCKET, or MAAS_MODEL_DIR"
+    )

@@ -1,4 +1,10 @@
-"""`maas dev`: the local stack on 127.0.0.1, serving the demo models through the real handler."""
+"""`maas dev`: the local stack on 127.0.0.1.
+
+The embedded AWS (moto's server) holds the registry table and the artifact bucket;
+every model under `--models` (the demo models included) is registered and promoted
+to `prod`; the gateway routes `/v2/...` to the predict handler and `/registry/...`
+to the registry handler, the same Lambda handlers that run in AWS.
+"""
 
 from __future__ import annotations
 
@@ -6,49 +12,121 @@ import json
 import logging
 import os
 import signal
+import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from maas.errors import ConfigError
+from maas.local.aws import EmbeddedAws
 from maas.local.demo import ensure_demo_models
 from maas.local.gateway import LocalGateway, load_handler
+from maas.runtimes import RUNTIMES
 
 if TYPE_CHECKING:
     from types import FrameType
+
+    from maas.registry import Registry
 
 logger = logging.getLogger(__name__)
 
 # The source checkout `maas` was installed from (an editable install), where functions/ lives.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PREDICT_HANDLER = PROJECT_ROOT / "functions" / "predict" / "handler.py"
+FUNCTIONS = PROJECT_ROOT / "functions"
+REGISTRY_TABLE = "maas-registry"
+ARTIFACT_BUCKET = "maas-artifacts"
+REGION = "us-east-1"
 
 
-def prepare_environment(model_dir: Path, models: list[str]) -> None:
-    """Set the variables the CDK app sets on the deployed function, plus fake AWS credentials."""
-    os.environ["MAAS_MODEL_DIR"] = str(model_dir)
-    os.environ["MAAS_PRELOAD"] = json.dumps(models)
-    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "maas-predict")
-    # EMF lines on stdout are for CloudWatch; locally they would bury the request log.
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+def use_embedded_aws(endpoint: str) -> None:
+    """Point every AWS client of this process (and its handlers) at the embedded AWS, with fake
+    credentials so that nothing can reach a real account by mistake."""
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION=REGION,
+        AWS_REGION=REGION,
+    )
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.pop("AWS_PROFILE", None)
+
+
+def create_registry(table: str = REGISTRY_TABLE, bucket: str = ARTIFACT_BUCKET) -> Registry:
+    """The registry table and artifact bucket, created on the current endpoint."""
+    import boto3
+
+    from maas.registry import ArtifactStore, DynamoDBStore, Registry, table_definition
+
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(**table_definition(table))
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    return Registry(DynamoDBStore(table, client=dynamodb), ArtifactStore(bucket, client=s3), user="maas-dev")
+
+
+def register_directory(registry: Registry, root: Path) -> list[str]:
+    """Register every `<name>/<version>/model.*` under `root` in version order and point `prod`
+    at the last; returns the model names."""
+    suffixes = {suffix for suffix, _ in RUNTIMES.values()}
+    names = []
+    for model_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = sorted(
+            (f for f in model_dir.glob("*/model.*") if f.suffix in suffixes),
+            key=lambda f: (0, int(f.parent.name)) if f.parent.name.isdigit() else (1, 0),
+        )
+        for artifact in files:
+            version = registry.register(model_dir.name, artifact, labels={"source": str(artifact.parent)})
+        if files:
+            registry.promote(model_dir.name, "prod", version.version)
+            names.append(model_dir.name)
+    return names
 
 
 def run_dev(
-    host: str, port: int, model_dir: Path, handler_path: Path = PREDICT_HANDLER, demo: bool = True
+    host: str,
+    port: int,
+    model_dir: Path,
+    *,
+    functions: Path = FUNCTIONS,
+    demo: bool = True,
+    aws_port: int = 4566,
+    alias_ttl: float = 5.0,
 ) -> int:
     """Serve until Ctrl-C or SIGTERM; returns the process exit code."""
-    if not handler_path.is_file():
+    handlers = {"/registry": functions / "registry" / "handler.py", "/": functions / "predict" / "handler.py"}
+    missing = [str(path) for path in handlers.values() if not path.is_file()]
+    if missing:
         raise ConfigError(
-            f"maas dev runs the Lambda handler from a source checkout, and {handler_path} is missing; "
-            "pass --handler PATH"
+            f"maas dev runs the Lambda handlers from a source checkout, and {', '.join(missing)} is missing; "
+            "pass --functions DIR"
         )
     model_dir.mkdir(parents=True, exist_ok=True)
-    models = ensure_demo_models(model_dir) if demo else []
-    prepare_environment(model_dir.resolve(), models)
-    gateway = LocalGateway(host, port, load_handler(handler_path))
+    if demo:
+        ensure_demo_models(model_dir)
+    aws = EmbeddedAws("127.0.0.1", aws_port)
+    endpoint = aws.start()
+    try:
+        use_embedded_aws(endpoint)
+        models = register_directory(create_registry(), model_dir)
+        os.environ.update(
+            MAAS_REGISTRY_TABLE=REGISTRY_TABLE,
+            MAAS_ARTIFACT_BUCKET=ARTIFACT_BUCKET,
+            MAAS_ALIAS_TTL_SECONDS=str(alias_ttl),
+            MAAS_ARTIFACT_CACHE_DIR=tempfile.mkdtemp(prefix="maas-dev-artifacts-"),
+            MAAS_PRELOAD=json.dumps(models),
+        )
+        os.environ.pop("MAAS_MODEL_DIR", None)
+        # EMF lines on stdout are for CloudWatch; locally they would bury the request log.
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        routes: dict[str, Any] = {prefix: load_handler(path) for prefix, path in handlers.items()}
+        gateway = LocalGateway(host, port, routes)
+        return _serve(gateway, models, endpoint)
+    finally:
+        aws.stop()
+
+
+def _serve(gateway: LocalGateway, models: list[str], endpoint: str) -> int:
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -57,13 +135,11 @@ def run_dev(
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    server = threading.Thread(target=gateway.serve_forever, name="maas-gateway", daemon=True)
-    server.start()
-    print(
-        f"maas dev: serving {', '.join(models) or 'no demo models'} from {model_dir} at {gateway.url}",
-        flush=True,
-    )
-    print(f"  try: curl {gateway.url}/v2/models/digits", flush=True)
+    threading.Thread(target=gateway.serve_forever, name="maas-gateway", daemon=True).start()
+    print(f"maas dev: serving {', '.join(models) or 'no models'} at {gateway.url}", flush=True)
+    print(f"  OIP API:      curl {gateway.url}/v2/models/digits", flush=True)
+    print(f"  registry API: curl {gateway.url}/registry/models", flush=True)
+    print(f"  CLI:          export AWS_ENDPOINT_URL={endpoint}  (then: maas models list)", flush=True)
     stop.wait()
     gateway.shutdown()
     gateway.server_close()

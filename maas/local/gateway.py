@@ -51,13 +51,15 @@ def load_handler_module(path: Path) -> ModuleType:
 
 
 class LocalGateway(ThreadingHTTPServer):
-    """An HTTP server on `host:port` that invokes `handler` for every request."""
+    """An HTTP server on `host:port` that invokes, for each request, the handler of the longest
+    matching path prefix in `routes`, as the deployed API's routes do."""
 
     daemon_threads = True
 
-    def __init__(self, host: str, port: int, handler: Callable[[dict[str, Any], Any], Any]) -> None:
-        self.lambda_handler = handler
-        self.invoke_lock = threading.Lock()
+    def __init__(self, host: str, port: int, routes: dict[str, Callable[[dict[str, Any], Any], Any]]) -> None:
+        self.routes = sorted(routes.items(), key=lambda route: len(route[0]), reverse=True)
+        # One lock per function: each behaves as one Lambda container.
+        self.locks = {prefix: threading.Lock() for prefix in routes}
         super().__init__((host, port), _RequestHandler)
 
     @property
@@ -74,9 +76,16 @@ class LocalGateway(ThreadingHTTPServer):
             logger.exception("error serving a request from %s", client_address)
 
     def invoke(self, event: dict[str, Any]) -> HttpResponse:
-        with self.invoke_lock:
+        path = event["rawPath"]
+        route = next(
+            (r for r in self.routes if path == r[0] or path.startswith(r[0].rstrip("/") + "/")), None
+        )
+        if route is None:
+            return _json_response(404, {"message": "Not Found"})
+        prefix, handler = route
+        with self.locks[prefix]:
             try:
-                result = self.lambda_handler(event, LocalLambdaContext())
+                result = handler(event, LocalLambdaContext())
             except Exception:
                 # What API Gateway answers when the function itself fails.
                 logger.exception("the Lambda handler raised")
@@ -87,6 +96,9 @@ class LocalGateway(ThreadingHTTPServer):
 class _RequestHandler(BaseHTTPRequestHandler):
     server: LocalGateway
     protocol_version = "HTTP/1.1"  # keep-alive, as the clients of Triton expect
+    # Headers and body go out in separate writes; with Nagle on, each keep-alive exchange
+    # would wait for the client's delayed ACK (about 40 ms).
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self._serve()

@@ -3,73 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from urllib.request import urlopen
 
 import numpy as np
 import pytest
 
+from tests.e2e.conftest import DevServer
+
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class DevServer:
-    def __init__(self, process: subprocess.Popen[str], port: int) -> None:
-        self.process = process
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-
-    def wait_until_live(self, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"maas dev exited early:\n{self.process.stdout.read()}")  # type: ignore[union-attr]
-            try:
-                with urlopen(f"{self.url}/v2/health/live", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError("maas dev did not come up")
-
-    def stop(self) -> tuple[int, str]:
-        """Ctrl-C, as a user would; the exit code and everything it printed."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        output, _ = self.process.communicate(timeout=30)
-        return self.process.returncode, output
-
-
-@pytest.fixture(scope="module")
-def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    port = free_port()
-    models = tmp_path_factory.mktemp("dev-models")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "maas.cli", "dev", "--port", str(port), "--models", str(models)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    server = DevServer(process, port)
-    try:
-        server.wait_until_live()
-        yield server
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_a_triton_client_checks_health_reads_metadata_and_classifies_digits(

@@ -35,7 +35,9 @@ def sum_versions(registry: Registry, artifacts: dict[str, Path]) -> Registry:
     return registry
 
 
-def test_a_model_without_a_version_is_served_by_its_prod_alias(sum_versions: Registry, tmp_path: Path) -> None:
+def test_a_model_without_a_version_is_served_by_its_prod_alias(
+    sum_versions: Registry, tmp_path: Path
+) -> None:
     plane = DataPlane(RegistrySource(sum_versions, cache_dir=tmp_path))
     assert served_version(plane) == "1"
     assert served_version(plane, "2") == "2"
@@ -75,10 +77,15 @@ def test_an_unknown_model_or_alias_and_a_retired_version_are_not_found(
         plane.infer("sum", SUM_REQUEST, "2")
 
 
-def test_a_tampered_artifact_is_refused_at_load_naming_the_version(sum_versions: Registry, tmp_path: Path) -> None:
+def test_a_tampered_artifact_is_refused_at_load_naming_the_version(
+    sum_versions: Registry, tmp_path: Path
+) -> None:
     record = sum_versions.get("sum", 1)
     artifacts = sum_versions.artifacts
     artifacts.client.put_object(Bucket=artifacts.bucket, Key=record.artifact_key, Body=b"swapped bytes")
     plane = DataPlane(RegistrySource(sum_versions, cache_dir=tmp_path))
-    with pytest.raises(ModelNotReady, match="model 'sum' version '1' is not ready: .* has sha256 .* but the registry recorded"):
+    with pytest.raises(
+        ModelNotReady,
+        match=r"model 'sum' version '1' is not ready: .* has sha256 .* but the registry recorded",
+    ):
         plane.infer("sum", SUM_REQUEST)

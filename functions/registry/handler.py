@@ -1,0 +1,29 @@
+"""Lambda entry point `handler.handler`: the registry API (`/registry/...`) behind API Gateway HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from maas.errors import ConfigError
+from maas.registry import ArtifactStore, DynamoDBStore, Registry
+from maas.registry.api import build_registry_app
+from maas.settings import PredictSettings
+
+logger = Logger(service="maas-registry")
+metrics = Metrics(namespace="MaaS", service="registry")
+
+settings = PredictSettings()
+if settings.registry_table is None or settings.artifact_bucket is None:
+    raise ConfigError("the registry function needs MAAS_REGISTRY_TABLE and MAAS_ARTIFACT_BUCKET")
+registry = Registry(DynamoDBStore(settings.registry_table), ArtifactStore(settings.artifact_bucket))
+app = build_registry_app(registry)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

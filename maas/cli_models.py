@@ -1,0 +1,282 @@
+"""`maas models ...`: the registry from the command line, against AWS or the local stack.
+
+AWS clients use boto3's usual credentials and region; `--endpoint-url` (or
+AWS_ENDPOINT_URL, which `maas dev` prints) points them at the local stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from maas.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from maas.registry import Registry
+
+
+def add_models_commands(commands: Any) -> None:
+    models = commands.add_parser("models", help="register, list and promote model versions")
+    models.add_argument(
+        "--endpoint-url", default=None, help="AWS endpoint (default: AWS_ENDPOINT_URL or AWS)"
+    )
+    models.add_argument("--table", default=os.environ.get("MAAS_REGISTRY_TABLE", "maas-registry"))
+    models.add_argument("--bucket", default=os.environ.get("MAAS_ARTIFACT_BUCKET", "maas-artifacts"))
+    models.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    register = actions.add_parser("register", help="upload an artifact and record it as the next version")
+    register.add_argument("name")
+    register.add_argument("artifact", type=Path)
+    register.add_argument("--target", default="lambda", choices=["lambda", "sagemaker"])
+    register.add_argument("--quantization", default=None)
+    register.add_argument("--metric", action="append", default=[], metavar="KEY=NUMBER")
+    register.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    register.add_argument("--commit", default=None, help="source commit the artifact was built from")
+    register.set_defaults(run=_register)
+
+    actions.add_parser("list", help="list models").set_defaults(run=_list)
+
+    show = actions.add_parser("show", help="a model's versions and aliases, or one version")
+    show.add_argument("name")
+    show.add_argument("version", nargs="?", type=int)
+    show.set_defaults(run=_show)
+
+    promote = actions.add_parser("promote", help="point an alias at one version")
+    promote.add_argument("name")
+    promote.add_argument("version", type=int)
+    promote.add_argument("--alias", default="prod")
+    promote.add_argument("--expected-revision", type=int, default=None)
+    promote.set_defaults(run=_promote)
+
+    canary = actions.add_parser("canary", help="split an alias between versions, e.g. 3=90 4=10")
+    canary.add_argument("name")
+    canary.add_argument("weights", nargs="+", metavar="VERSION=WEIGHT")
+    canary.add_argument("--alias", default="prod")
+    canary.add_argument("--expected-revision", type=int, default=None)
+    canary.set_defaults(run=_canary)
+
+    rollback = actions.add_parser("rollback", help="point an alias back at its previous target")
+    rollback.add_argument("name")
+    rollback.add_argument("--alias", default="prod")
+    rollback.set_defaults(run=_rollback)
+
+    retire = actions.add_parser("retire", help="stop serving a version no alias points at")
+    retire.add_argument("name")
+    retire.add_argument("version", type=int)
+    retire.set_defaults(run=_retire)
+
+    history = actions.add_parser("history", help="every change of an alias, newest first")
+    history.add_argument("name")
+    history.add_argument("--alias", default="prod")
+    history.set_defaults(run=_history)
+
+
+def _registry(args: argparse.Namespace) -> Registry:
+    import boto3
+
+    from maas.registry import ArtifactStore, DynamoDBStore, Registry
+
+    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    session = boto3.session.Session()
+    local = endpoint is not None and any(host in endpoint for host in ("127.0.0.1", "localhost"))
+    options: dict[str, Any] = {"endpoint_url": endpoint}
+    if local:
+        # The local stack takes any credentials; a laptop may have none, or real ones to keep out of it.
+        options.update(
+            region_name=session.region_name or "us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+    dynamodb = session.client("dynamodb", **options)
+    s3 = session.client("s3", **options)
+    return Registry(DynamoDBStore(args.table, client=dynamodb), ArtifactStore(args.bucket, client=s3))
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, item = value.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"{what} '{value}' must look like KEY=VALUE")
+        pairs[key] = item
+    return pairs
+
+
+def _emit(args: argparse.Namespace, data: Any, rows: list[list[str]], header: list[str]) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _progress(total: int) -> Any:
+    if total < 1 << 20 or not sys.stderr.isatty():
+        return None
+    sent = 0
+
+    def update(chunk: int) -> None:
+        nonlocal sent
+        sent += chunk
+        filled = int(30 * sent / total)
+        print(
+            f"\rupload [{'#' * filled}{'.' * (30 - filled)}] {sent * 100 // total:3d}%",
+            end="",
+            file=sys.stderr,
+        )
+        if sent >= total:
+            print(file=sys.stderr)
+
+    return update
+
+
+def _version_row(v: Any) -> list[str]:
+    return [
+        str(v.version),
+        v.status,
+        v.framework,
+        v.target,
+        str(v.size),
+        v.sha256[:12],
+        v.created_by,
+        v.created_at,
+    ]
+
+
+VERSION_HEADER = ["VERSION", "STATUS", "FRAMEWORK", "TARGET", "SIZE", "SHA256", "BY", "CREATED"]
+
+
+def _register(args: argparse.Namespace) -> int:
+    if not args.artifact.is_file():
+        raise InvalidInput(f"no artifact file at {args.artifact}")
+    try:
+        metrics = {k: float(v) for k, v in _pairs(args.metric, "metric").items()}
+    except ValueError:
+        raise InvalidInput("metric values must be numbers, e.g. --metric accuracy=0.97") from None
+    version = _registry(args).register(
+        args.name,
+        args.artifact,
+        target=args.target,
+        quantization=args.quantization,
+        metrics=metrics,
+        labels=_pairs(args.label, "label"),
+        source_commit=args.commit,
+        progress=_progress(args.artifact.stat().st_size),
+    )
+    _emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    heads, token = [], None
+    while True:
+        page = registry.models(limit=100, token=token)
+        heads.extend(page.items)
+        token = page.next_token
+        if token is None:
+            break
+    data = [{"name": h.name, "latest_version": h.latest_version, "created_at": h.created_at} for h in heads]
+    _emit(
+        args,
+        data,
+        [[h.name, str(h.latest_version), h.created_at] for h in heads],
+        ["MODEL", "LATEST", "CREATED"],
+    )
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    if args.version is not None:
+        version = registry.get(args.name, args.version)
+        _emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
+        return 0
+    versions = registry.versions(args.name, limit=100).items
+    aliases = registry.aliases(args.name)
+    if args.json:
+        data = {
+            "versions": [v.model_dump(mode="json") for v in versions],
+            "aliases": [a.model_dump(mode="json") for a in aliases],
+        }
+        print(json.dumps(data, indent=2))
+        return 0
+    _emit(args, None, [_version_row(v) for v in versions], VERSION_HEADER)
+    print()
+    _emit(
+        args,
+        None,
+        [[a.alias, _weights(a.weights), str(a.revision), a.updated_at] for a in aliases],
+        ["ALIAS", "TARGET", "REVISION", "UPDATED"],
+    )
+    return 0
+
+
+def _weights(weights: dict[int, int]) -> str:
+    if len(weights) == 1:
+        return f"v{next(iter(weights))}"
+    return " ".join(f"v{v}:{w}%" for v, w in sorted(weights.items()))
+
+
+def _alias_out(args: argparse.Namespace, alias: Any) -> int:
+    _emit(
+        args,
+        alias.model_dump(mode="json"),
+        [[alias.alias, _weights(alias.weights), str(alias.revision)]],
+        ["ALIAS", "TARGET", "REVISION"],
+    )
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    alias = _registry(args).promote(
+        args.name, args.alias, args.version, expected_revision=args.expected_revision
+    )
+    return _alias_out(args, alias)
+
+
+def _canary(args: argparse.Namespace) -> int:
+    try:
+        weights = {int(k): int(v) for k, v in _pairs(args.weights, "weight").items()}
+    except ValueError:
+        raise InvalidInput("canary weights look like VERSION=PERCENT, e.g. 3=90 4=10") from None
+    alias = _registry(args).canary(args.name, args.alias, weights, expected_revision=args.expected_revision)
+    return _alias_out(args, alias)
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    return _alias_out(args, _registry(args).rollback(args.name, args.alias))
+
+
+def _retire(args: argparse.Namespace) -> int:
+    version = _registry(args).retire(args.name, args.version)
+    _emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    changes = _registry(args).history(args.name, args.alias, limit=100).items
+    rows = [
+        [
+            str(c.revision),
+            c.action,
+            _weights(c.weights),
+            _weights(c.previous) if c.previous else "-",
+            c.by,
+            c.at,
+        ]
+        for c in changes
+    ]
+    _emit(
+        args,
+        [c.model_dump(mode="json") for c in changes],
+        rows,
+        ["REVISION", "ACTION", "TARGET", "PREVIOUS", "BY", "AT"],
+    )
+    return 0

@@ -1,0 +1,180 @@
+"""The registry HTTP API (`/registry/...`) over API Gateway events: JSON in, JSON out,
+errors in the same `{"error": "..."}` shape as the OIP API."""
+
+from __future__ import annotations
+
+import tempfile
+from http import HTTPStatus
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from pydantic import BaseModel, Field, ValidationError
+
+from maas.errors import InvalidInput
+from maas.registry.models import Target
+from maas.rest import JSON, install_error_handlers, raw_body
+
+if TYPE_CHECKING:
+    from maas.registry.service import Registry
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+class UploadRequest(BaseModel):
+    filename: str = Field(min_length=1)
+
+
+class RegisterRequest(BaseModel):
+    upload_key: str
+    target: Target = Target.LAMBDA
+    quantization: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    source_commit: str | None = None
+
+
+class AliasRequest(BaseModel):
+    version: int | None = None
+    weights: dict[int, int] | None = None
+    expected_revision: int | None = None
+
+
+class RollbackRequest(BaseModel):
+    expected_revision: int | None = None
+
+
+def build_registry_app(registry: Registry) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver()
+
+    def body(model: type[Body]) -> Body:
+        event = app.current_event
+        data = raw_body(event.body, bool(event.is_base64_encoded)) or b"{}"
+        try:
+            return model.model_validate_json(data)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()[:3]
+            )
+            raise InvalidInput(f"invalid request: {problems}") from None
+
+    def page_arguments() -> dict[str, Any]:
+        query = app.current_event.query_string_parameters or {}
+        try:
+            limit = int(query.get("limit", 50))
+        except ValueError:
+            raise InvalidInput("limit must be an integer") from None
+        return {"limit": limit, "token": query.get("token")}
+
+    @app.get("/registry/models")
+    def list_models() -> Response[str]:
+        page = registry.models(**page_arguments())
+        models = [
+            {"name": h.name, "latest_version": h.latest_version, "created_at": h.created_at}
+            for h in page.items
+        ]
+        return _json({"models": models, "next_token": page.next_token})
+
+    @app.get("/registry/models/<name>")
+    def show_model(name: str) -> Response[str]:
+        versions = registry.versions(name)
+        return _json(
+            {
+                "name": name,
+                "versions": [v.model_dump(mode="json") for v in versions.items],
+                "next_token": versions.next_token,
+                "aliases": [a.model_dump(mode="json") for a in registry.aliases(name)],
+            }
+        )
+
+    @app.delete("/registry/models/<name>")
+    def delete_model(name: str) -> Response[str]:
+        registry.delete(name)
+        return _json({"deleted": name})
+
+    @app.get("/registry/models/<name>/versions")
+    def list_versions(name: str) -> Response[str]:
+        page = registry.versions(name, **page_arguments())
+        return _json(
+            {"versions": [v.model_dump(mode="json") for v in page.items], "next_token": page.next_token}
+        )
+
+    @app.post("/registry/models/<name>/uploads")
+    def create_upload(name: str) -> Response[str]:
+        request = body(UploadRequest)
+        url, key = registry.artifacts.presigned_upload(request.filename)
+        return _json({"upload_url": url, "upload_key": key}, HTTPStatus.CREATED)
+
+    @app.post("/registry/models/<name>/versions")
+    def register(name: str) -> Response[str]:
+        request = body(RegisterRequest)
+        with tempfile.TemporaryDirectory() as scratch:
+            path = registry.artifacts.download_upload(request.upload_key, Path(scratch))
+            version = registry.register(
+                name,
+                path,
+                target=request.target,
+                quantization=request.quantization,
+                metrics=request.metrics,
+                labels=request.labels,
+                source_commit=request.source_commit,
+            )
+        return _json(version.model_dump(mode="json"), HTTPStatus.CREATED)
+
+    @app.get("/registry/models/<name>/versions/<version>")
+    def show_version(name: str, version: str) -> Response[str]:
+        return _json(registry.get(name, _number(version)).model_dump(mode="json"))
+
+    @app.post("/registry/models/<name>/versions/<version>/retire")
+    def retire(name: str, version: str) -> Response[str]:
+        return _json(registry.retire(name, _number(version)).model_dump(mode="json"))
+
+    @app.get("/registry/models/<name>/aliases/<alias>")
+    def show_alias(name: str, alias: str) -> Response[str]:
+        return _json(registry.alias(name, alias).model_dump(mode="json"))
+
+    @app.put("/registry/models/<name>/aliases/<alias>")
+    def set_alias(name: str, alias: str) -> Response[str]:
+        request = body(AliasRequest)
+        if (request.version is None) == (request.weights is None):
+            raise InvalidInput("give either 'version' (promote) or 'weights' (canary)")
+        if request.version is not None:
+            result = registry.promote(
+                name, alias, request.version, expected_revision=request.expected_revision
+            )
+        else:
+            result = registry.canary(
+                name, alias, request.weights or {}, expected_revision=request.expected_revision
+            )
+        return _json(result.model_dump(mode="json"))
+
+    @app.post("/registry/models/<name>/aliases/<alias>/rollback")
+    def rollback(name: str, alias: str) -> Response[str]:
+        request = body(RollbackRequest)
+        return _json(
+            registry.rollback(name, alias, expected_revision=request.expected_revision).model_dump(
+                mode="json"
+            )
+        )
+
+    @app.get("/registry/models/<name>/aliases/<alias>/history")
+    def history(name: str, alias: str) -> Response[str]:
+        page = registry.history(name, alias, **page_arguments())
+        return _json(
+            {"history": [h.model_dump(mode="json") for h in page.items], "next_token": page.next_token}
+        )
+
+    install_error_handlers(app, "registry")
+    return app
+
+
+def _number(version: str) -> int:
+    if not version.isdigit():
+        raise InvalidInput(f"version '{version}' is not a version number")
+    return int(version)
+
+
+def _json(value: dict[str, Any], status: int = HTTPStatus.OK) -> Response[str]:
+    import json
+
+    return Response(status_code=status, content_type=JSON, body=json.dumps(value))

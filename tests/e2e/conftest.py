@@ -1,0 +1,78 @@
+"""`maas dev` in a subprocess on free loopback ports, stopped by the tests that start it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.request import urlopen
+
+import pytest
+
+# Short, so that the tests of promotion see the new alias quickly (the default is 5 s).
+ALIAS_TTL = 1.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class DevServer:
+    def __init__(self, process: subprocess.Popen[str], log: Path, port: int, aws_port: int) -> None:
+        self.process = process
+        self.log = log
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.aws_endpoint = f"http://127.0.0.1:{aws_port}"
+
+    def wait_until_live(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"maas dev exited early:\n{self.log.read_text()}")
+            try:
+                with urlopen(f"{self.url}/v2/health/live", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError("maas dev did not come up")
+
+    def stop(self) -> tuple[int, str]:
+        """Ctrl-C, as a user would; the exit code and everything it printed."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=30)
+        return self.process.returncode, self.log.read_text()
+
+
+@pytest.fixture(scope="module")
+def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    port, aws_port = free_port(), free_port()
+    models = tmp_path_factory.mktemp("dev-models")
+    # A file, not a pipe: a pipe nobody reads fills up and blocks the server's request log.
+    log = models.parent / f"{models.name}.log"
+    command = ["dev", "--port", str(port), "--aws-port", str(aws_port), "--alias-ttl", str(ALIAS_TTL)]
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "maas.cli", *command, "--models", str(models)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    server = DevServer(process, log, port, aws_port)
+    try:
+        server.wait_until_live()
+        yield server
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
