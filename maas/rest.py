@@ -39,12 +39,7 @@ def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> A
     app = APIGatewayHttpResolver()
 
     if metrics is not None:
-        # Every invocation publishes at least this, so no request flushes an empty metric set.
-        def count_request(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
-            metrics.add_metric("Requests", MetricUnit.Count, 1)
-            return next_middleware(app)
-
-        app.use(middlewares=[count_request])
+        count_requests(app, metrics)
 
     @app.get("/v2/health/live")
     def server_live() -> Response[str]:
@@ -101,6 +96,16 @@ def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> A
 
     install_error_handlers(app, "OIP")
     return app
+
+
+def count_requests(app: APIGatewayHttpResolver, metrics: Metrics) -> None:
+    """Publish a `Requests` count on every invocation, so no request flushes an empty metric set."""
+
+    def count_request(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+        metrics.add_metric("Requests", MetricUnit.Count, 1)
+        return next_middleware(app)
+
+    app.use(middlewares=[count_request])
 
 
 def install_error_handlers(app: APIGatewayHttpResolver, api_name: str) -> None:

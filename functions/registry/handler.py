@@ -20,7 +20,7 @@ settings = PredictSettings()
 if settings.registry_table is None or settings.artifact_bucket is None:
     raise ConfigError("the registry function needs MAAS_REGISTRY_TABLE and MAAS_ARTIFACT_BUCKET")
 registry = Registry(DynamoDBStore(settings.registry_table), ArtifactStore(settings.artifact_bucket))
-app = build_registry_app(registry)
+app = build_registry_app(registry, metrics)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

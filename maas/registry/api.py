@@ -13,9 +13,11 @@ from pydantic import BaseModel, Field, ValidationError
 
 from maas.errors import InvalidInput
 from maas.registry.models import Target
-from maas.rest import JSON, install_error_handlers, raw_body
+from maas.rest import JSON, count_requests, install_error_handlers, raw_body
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools import Metrics
+
     from maas.registry.service import Registry
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -44,8 +46,10 @@ class RollbackRequest(BaseModel):
     expected_revision: int | None = None
 
 
-def build_registry_app(registry: Registry) -> APIGatewayHttpResolver:
+def build_registry_app(registry: Registry, metrics: Metrics | None = None) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver()
+    if metrics is not None:
+        count_requests(app, metrics)
 
     def body(model: type[Body]) -> Body:
         event = app.current_event
