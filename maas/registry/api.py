@@ -123,6 +123,7 @@ def build_registry_app(registry: Registry, metrics: Metrics | None = None) -> AP
                 labels=request.labels,
                 source_commit=request.source_commit,
             )
+        registry.artifacts.delete_upload(request.upload_key)
         return _json(version.model_dump(mode="json"), HTTPStatus.CREATED)
 
     @app.get("/registry/models/<name>/versions/<version>")

@@ -74,6 +74,11 @@ class ArtifactStore:
             raise InvalidInput(f"no uploaded file at '{key}': {error.response['Error']['Code']}") from None
         return target
 
+    def delete_upload(self, key: str) -> None:
+        """Remove an upload once its bytes live at their content address."""
+        if key.startswith("uploads/"):
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+
     def fetch(self, key: str, sha256: str, cache_dir: Path) -> Path:
         """The artifact as a local file, downloaded once and verified against `sha256`.
 

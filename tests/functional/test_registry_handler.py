@@ -58,6 +58,9 @@ def test_an_artifact_uploaded_by_presigned_url_is_registered_and_promoted(
     )
     assert status == 201, version
     assert (version["version"], version["framework"], version["metrics"]) == (1, "onnx", {"accuracy": 1.0})
+    artifacts_bucket = handler_module.registry.artifacts
+    leftover = artifacts_bucket.client.list_objects_v2(Bucket=artifacts_bucket.bucket, Prefix="uploads/")
+    assert leftover["KeyCount"] == 0  # the upload is gone; the artifact lives at its sha256
 
     status, alias = call(handler_module, "PUT", "/registry/models/sum/aliases/prod", {"version": 1})
     assert (status, alias["weights"], alias["revision"]) == (200, {"1": 100}, 1)
