@@ -7,15 +7,20 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: dev test setup lint typecheck bench clean
+.PHONY: dev test setup lint typecheck bench synth layers clean
 
-setup: $(STAMP)
+setup: $(STAMP) node_modules/.installed
+
+# The pinned CDK CLI (package-lock.json), for `npx cdk synth|deploy`.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch node_modules/.installed
 
 # Reinstall only when the project's dependencies change.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[onnx,tflite,demo,local,dev]'
+	$(BIN)/pip install --quiet -e '.[onnx,tflite,demo,local,infra,dev]'
 	touch $(STAMP)
 
 dev: setup
@@ -25,14 +30,20 @@ test: setup lint typecheck
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check maas functions tests bench examples
-	$(BIN)/ruff format --check maas functions tests bench examples
+	$(BIN)/ruff check maas functions infra layers tests bench examples
+	$(BIN)/ruff format --check maas functions infra layers tests bench examples
 
 typecheck: setup
 	$(BIN)/mypy
+
+layers: setup
+	$(BIN)/python layers/build.py
+
+synth: setup
+	CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk synth --no-notices
 
 bench: setup
 	$(BIN)/python bench/warm_handler.py
 
 clean:
-	rm -rf $(VENV) .maas .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .maas .pytest_cache .mypy_cache .ruff_cache node_modules cdk.out layers/build

@@ -39,6 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.set_defaults(run=_dev)
 
+    init = commands.add_parser("init", help="write a commented maas.yaml to start from")
+    init.add_argument("path", nargs="?", type=Path, default=Path("maas.yaml"))
+    init.set_defaults(run=_init)
+
+    deploy = commands.add_parser("deploy", help="npx cdk deploy the stack maas.yaml describes")
+    deploy.add_argument("--config", type=Path, default=Path("maas.yaml"))
+    deploy.add_argument("cdk_args", nargs=argparse.REMAINDER, help="passed on to cdk deploy")
+    deploy.set_defaults(run=_deploy)
+
     from maas.cli_models import add_models_commands
 
     add_models_commands(commands)
@@ -57,6 +66,26 @@ def _dev(args: argparse.Namespace) -> int:
         aws_port=args.aws_port,
         alias_ttl=args.alias_ttl,
     )
+
+
+def _init(args: argparse.Namespace) -> int:
+    from maas.config import write_example
+
+    write_example(args.path)
+    print(f"wrote {args.path}: edit it, then `npx cdk synth` to see what it deploys")
+    return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    from maas.config import load_config
+
+    load_config(args.config)  # a bad file is reported here, in maas's words, before CDK starts
+    command = ["npx", "--no-install", "cdk", "deploy", "--no-notices", "-c", f"config={args.config.resolve()}"]
+    env = {**os.environ, "CDK_DISABLE_CLI_TELEMETRY": "true"}
+    return subprocess.call([*command, *args.cdk_args], env=env)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,11 @@ def sha256_of(path: Path) -> str:
 
 
 class ArtifactStore:
-    """Content-addressed artifacts: `artifacts/sha256/<hex>/model<suffix>` in `bucket`."""
+    """Content-addressed artifacts: `artifacts/<model>/<sha256>/model<suffix>` in `bucket`.
+
+    The model name leads the key so that each prediction function's IAM policy can be
+    limited to its own model's artifacts.
+    """
 
     def __init__(self, bucket: str, client: Any = None) -> None:
         import boto3
@@ -37,13 +41,16 @@ class ArtifactStore:
         self.client = client or boto3.client("s3")
 
     @staticmethod
-    def key_for(sha256: str, suffix: str) -> str:
-        return f"artifacts/sha256/{sha256}/model{suffix}"
+    def key_for(name: str, sha256: str, suffix: str) -> str:
+        return f"artifacts/{name}/{sha256}/model{suffix}"
 
-    def put_file(self, path: Path, progress: Callable[[int], None] | None = None) -> tuple[str, str, int]:
-        """Upload `path` unless the same bytes are already stored; returns (key, sha256, size)."""
+    def put_file(
+        self, name: str, path: Path, progress: Callable[[int], None] | None = None
+    ) -> tuple[str, str, int]:
+        """Upload `path` as an artifact of model `name` unless the same bytes are already
+        stored for it; returns (key, sha256, size)."""
         sha256 = sha256_of(path)
-        key = self.key_for(sha256, path.suffix)
+        key = self.key_for(name, sha256, path.suffix)
         size = path.stat().st_size
         if not self._exists(key):
             self.client.upload_file(

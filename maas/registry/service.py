@@ -81,7 +81,7 @@ class Registry:
             signature = load_runtime(artifact, framework).signature
         except ArtifactError as error:
             raise InvalidInput(f"cannot register '{artifact.name}': {error.message}") from None
-        key, sha256, size = self.artifacts.put_file(artifact, progress)
+        key, sha256, size = self.artifacts.put_file(name, artifact, progress)
 
         def build(number: int) -> ModelVersion:
             return ModelVersion(

@@ -1,0 +1,1 @@
+"""The maas CDK app: one Construct per concern, composed by `MaasStack`."""

@@ -1,0 +1,130 @@
+"""`LambdaModel`: one prediction function per deployed model, limited to that model."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+if TYPE_CHECKING:
+    from aws_cdk import aws_dynamodb as dynamodb
+    from aws_cdk import aws_s3 as s3
+
+    from maas.config import ModelDeployment
+
+ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+RETENTION_DAYS = sorted(
+    int(member.value) for member in logs.RetentionDays if isinstance(member.value, int) and member.value > 0
+)
+
+
+def retention(days: int) -> logs.RetentionDays:
+    """The shortest CloudWatch retention that keeps logs at least `days`."""
+    chosen = next((allowed for allowed in RETENTION_DAYS if allowed >= days), RETENTION_DAYS[-1])
+    return next(member for member in logs.RetentionDays if member.value == chosen)
+
+
+def function_role(scope: Construct, log_group: logs.LogGroup, description: str) -> iam.Role:
+    """A role that may write only to its own log group (no managed policy with logs:* on '*')."""
+    role = iam.Role(scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description)
+    role.add_to_policy(
+        iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn])
+    )
+    return role
+
+
+class LambdaModel(Construct):
+    """The function serving `deployment` (its layer, memory, architecture, concurrency), the
+    `live` alias API Gateway invokes, and a log group with retention. Its role reads only
+    this model's registry items (DynamoDB leading key `M#<name>`) and its artifacts
+    (`artifacts/<name>/`)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        deployment: ModelDeployment,
+        table: dynamodb.TableV2,
+        bucket: s3.Bucket,
+        code: lambda_.Code,
+        layer: lambda_.ILayerVersion,
+        python_runtime: lambda_.Runtime,
+        log_retention_days: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        name = deployment.name
+        self.log_group = logs.LogGroup(self, "Logs", retention=retention(log_retention_days))
+        role = function_role(self, self.log_group, f"maas prediction function of model {name}")
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:Query"],
+                resources=[table.table_arn],
+                conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [f"M#{name}"]}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"artifacts/{name}/*")])
+        )
+        NagSuppressions.add_resource_suppressions(
+            role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "Wildcards are the model's own artifact prefix (artifacts/<name>/*) and its own "
+                        "log group's streams; registry access is limited by the dynamodb:LeadingKeys condition."
+                    ),
+                )
+            ],
+            apply_to_children=True,
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=f"maas: OIP v2 prediction for model {name}",
+            runtime=python_runtime,
+            architecture=ARCHITECTURES[deployment.architecture.value],
+            handler="handler.handler",
+            code=code,
+            layers=[layer],
+            memory_size=deployment.memory_mb,
+            timeout=Duration.seconds(deployment.timeout_seconds),
+            reserved_concurrent_executions=deployment.reserved_concurrency,
+            role=role,
+            log_group=self.log_group,
+            environment={
+                "MAAS_REGISTRY_TABLE": table.table_name,
+                "MAAS_ARTIFACT_BUCKET": bucket.bucket_name,
+                "MAAS_DEFAULT_ALIAS": deployment.alias,
+                "MAAS_PRELOAD": json.dumps([name]),
+                "MAAS_ALIAS_TTL_SECONDS": "30",
+                "POWERTOOLS_SERVICE_NAME": f"maas-predict-{name}",
+                "POWERTOOLS_METRICS_NAMESPACE": "MaaS",
+            },
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.function,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-L1",
+                    reason=(
+                        "The Python version follows the runtime layer's wheels: tflite-runtime exists for "
+                        "Python 3.11 only, and the ONNX Runtime layer is built for 3.12."
+                    ),
+                )
+            ],
+        )
+        self.alias = lambda_.Alias(
+            self,
+            "Live",
+            alias_name="live",
+            version=self.function.current_version,
+            provisioned_concurrent_executions=deployment.provisioned_concurrency or None,
+        )

@@ -1,0 +1,97 @@
+"""`MaasStack`: the whole service for one `maas.yaml`, composed from the constructs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_lambda as lambda_
+
+from maas.errors import ConfigError
+from maas_stack.api import InferenceApi
+from maas_stack.bucket import ArtifactBucket
+from maas_stack.bundling import function_code, layer_code
+from maas_stack.lambda_model import LambdaModel, retention
+from maas_stack.registry import ModelRegistry
+from maas_stack.registry_function import RegistryService
+
+if TYPE_CHECKING:
+    from constructs import Construct
+
+    from maas.config import MaasConfig
+
+REGISTRY_ARCHITECTURE = "arm64"
+
+
+class MaasStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: MaasConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        batch = [model.name for model in config.models if model.batch]
+        if batch:
+            # Refused rather than ignored: a user asking for batch must not get a stack without it.
+            raise ConfigError(f"batch inference is not deployable yet (models: {', '.join(batch)}); set batch: false")
+        registry = ModelRegistry(
+            self,
+            "ModelRegistry",
+            deletion_protection=config.registry.deletion_protection,
+            replica_regions=config.registry.replica_regions,
+        )
+        artifacts = ArtifactBucket(self, "ArtifactBucket")
+        log_retention = retention(config.log_retention_days)
+
+        layers: dict[tuple[str, str], tuple[lambda_.LayerVersion, lambda_.Runtime]] = {}
+
+        def layer_for(runtime: str, architecture: str) -> tuple[lambda_.LayerVersion, lambda_.Runtime]:
+            if (runtime, architecture) not in layers:
+                code, python = layer_code(runtime, architecture)
+                layer = lambda_.LayerVersion(
+                    self,
+                    f"Layer-{runtime}-{architecture}",
+                    code=code,
+                    compatible_runtimes=[python],
+                    compatible_architectures=[lambda_.Architecture.ARM_64 if architecture == "arm64" else lambda_.Architecture.X86_64],
+                    description=f"maas {runtime} runtime for {architecture} ({python.name})",
+                )
+                layers[(runtime, architecture)] = (layer, python)
+            return layers[(runtime, architecture)]
+
+        predict_code = function_code("predict")
+        model_functions: dict[str, lambda_.IFunction] = {}
+        for deployment in config.models:
+            layer, python = layer_for(deployment.runtime.value, deployment.architecture.value)
+            model = LambdaModel(
+                self,
+                f"Model-{deployment.name}",
+                deployment=deployment,
+                table=registry.table,
+                bucket=artifacts.bucket,
+                code=predict_code,
+                layer=layer,
+                python_runtime=python,
+                log_retention_days=config.log_retention_days,
+            )
+            model_functions[deployment.name] = model.alias
+
+        registry_layer, registry_python = layer_for("registry", REGISTRY_ARCHITECTURE)
+        registry_service = RegistryService(
+            self,
+            "RegistryService",
+            table=registry.table,
+            bucket=artifacts.bucket,
+            code=function_code("registry"),
+            layer=registry_layer,
+            python_runtime=registry_python,
+            architecture=REGISTRY_ARCHITECTURE,
+            log_retention=log_retention,
+        )
+        api = InferenceApi(
+            self,
+            "InferenceApi",
+            config=config.api,
+            model_functions=model_functions,
+            registry_function=registry_service.function,
+            log_retention=log_retention,
+        )
+        CfnOutput(self, "ApiUrl", value=api.api.api_endpoint, description="OIP v2 and registry API")
+        CfnOutput(self, "RegistryTable", value=registry.table.table_name, description="MAAS_REGISTRY_TABLE")
+        CfnOutput(self, "ArtifactBucketName", value=artifacts.bucket.bucket_name, description="MAAS_ARTIFACT_BUCKET")

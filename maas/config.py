@@ -1,0 +1,173 @@
+"""`maas.yaml`: what a deployment holds, read into typed settings with errors that name the field."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from maas.errors import ConfigError, MaasError
+from maas.sources import check_name
+
+DEFAULT_CONFIG = "maas.yaml"
+
+
+class _Strict(BaseModel):
+    # An unknown key is almost always a typo: refuse it by name rather than ignore it.
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class Runtime(StrEnum):
+    ONNX = "onnx"
+    TFLITE = "tflite"
+
+
+class Architecture(StrEnum):
+    ARM64 = "arm64"
+    X86_64 = "x86_64"
+
+
+class JwtAuth(_Strict):
+    issuer: str = Field(min_length=1)
+    audience: list[str] = Field(min_length=1)
+
+
+class Throttling(_Strict):
+    rate_limit: float = Field(default=100, gt=0, description="steady requests per second")
+    burst_limit: int = Field(default=200, gt=0)
+
+
+class ApiConfig(_Strict):
+    auth: Literal["iam", "jwt"] = "iam"
+    jwt: JwtAuth | None = None
+    throttling: Throttling = Field(default_factory=Throttling)
+    cors_origins: list[str] = Field(default_factory=list, description="empty: CORS off")
+
+    @model_validator(mode="after")
+    def _jwt_needs_issuer(self) -> ApiConfig:
+        if self.auth == "jwt" and self.jwt is None:
+            raise ValueError("auth 'jwt' needs a jwt section with issuer and audience")
+        return self
+
+
+class RegistryConfig(_Strict):
+    deletion_protection: bool = True
+    replica_regions: list[str] = Field(default_factory=list)
+
+
+class ModelDeployment(_Strict):
+    name: str
+    alias: str = "prod"
+    runtime: Runtime
+    memory_mb: int = Field(default=1024, ge=128, le=10240)
+    architecture: Architecture = Architecture.ARM64
+    timeout_seconds: int = Field(default=30, ge=1, le=900)
+    reserved_concurrency: int | None = Field(default=None, ge=0)
+    provisioned_concurrency: int = Field(default=0, ge=0)
+    batch: bool = False
+
+    @field_validator("name", "alias")
+    @classmethod
+    def _safe(cls, value: str) -> str:
+        try:
+            return check_name("name", value)
+        except MaasError as error:
+            raise ValueError(error.message) from None
+
+    @model_validator(mode="after")
+    def _provisioned_within_reserved(self) -> ModelDeployment:
+        if self.reserved_concurrency is not None and self.provisioned_concurrency > self.reserved_concurrency:
+            raise ValueError("provisioned_concurrency cannot exceed reserved_concurrency")
+        return self
+
+
+class MaasConfig(_Strict):
+    stack_name: str = Field(default="maas", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+    region: str = "us-east-1"
+    account: str | None = Field(default=None, description="pin the stack to an account (optional)")
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    log_retention_days: int = Field(default=30, ge=1)
+    models: list[ModelDeployment] = Field(min_length=1)
+
+    @field_validator("models")
+    @classmethod
+    def _unique_names(cls, models: list[ModelDeployment]) -> list[ModelDeployment]:
+        names = [model.name for model in models]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"model names must be unique, repeated: {', '.join(duplicates)}")
+        return models
+
+
+def load_config(path: Path | str = DEFAULT_CONFIG) -> MaasConfig:
+    """Read and check `maas.yaml`; raises ConfigError naming the file, the field and the problem."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror} (write one with `maas init`)") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping (stack_name, models, ...), not {type(data).__name__}")
+    try:
+        return MaasConfig.model_validate(data)
+    except ValidationError as error:
+        problems = [
+            f"{'.'.join(str(part) for part in detail['loc']) or '(top level)'}: {detail['msg']}"
+            for detail in error.errors(include_url=False)
+        ]
+        raise ConfigError(f"{path} has {len(problems)} problem(s):\n  " + "\n  ".join(problems)) from None
+
+
+EXAMPLE = """\
+# maas.yaml: what `cdk deploy` (or `maas deploy`) provisions. Every key is optional
+# unless marked; unknown keys are refused, so a typo cannot pass silently.
+
+stack_name: maas            # CloudFormation stack name
+region: us-east-1           # where the stack goes
+# account: "123456789012"   # pin to one account (default: the CLI's credentials decide)
+
+api:
+  auth: iam                 # iam (SigV4, the default) | jwt
+  # jwt:                    # required when auth is jwt
+  #   issuer: https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example
+  #   audience: [my-client-id]
+  throttling:
+    rate_limit: 100         # steady requests per second, whole API
+    burst_limit: 200
+  cors_origins: []          # empty: CORS off
+
+registry:
+  deletion_protection: true # the DynamoDB table refuses deletion
+  replica_regions: []       # e.g. [eu-west-1] for a global table
+
+log_retention_days: 30
+
+models:                     # required: one prediction function per entry
+  - name: digits            # required: the registry name clients use
+    runtime: onnx           # required: onnx | tflite
+    alias: prod             # the alias this function serves by default
+    memory_mb: 1024         # 128 - 10240
+    architecture: arm64     # arm64 (cheaper per ms) | x86_64
+    timeout_seconds: 30     # API Gateway waits at most 30 s
+    # reserved_concurrency: 10
+    provisioned_concurrency: 0
+    batch: false            # S3 batch inference (a later release)
+  - name: digits-tflite
+    runtime: tflite
+"""
+
+
+def write_example(path: Path) -> None:
+    """Write the commented example config; refuses to overwrite an existing file."""
+    if path.exists():
+        raise ConfigError(f"{path} already exists; not overwriting it")
+    path.write_text(EXAMPLE)

@@ -1,0 +1,32 @@
+"""The CDK app synthesized once per session for the template tests (layers are built on
+first use and cached under layers/build/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aws_cdk import Stack
+from aws_cdk.assertions import Template
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def synth(config: Path, outdir: Path) -> Stack:
+    from app import build_app
+
+    app = build_app(config, outdir=str(outdir))
+    app.synth()
+    stacks = [child for child in app.node.children if isinstance(child, Stack)]
+    assert len(stacks) == 1
+    return stacks[0]
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    return synth(REPO_ROOT / "maas.yaml", tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def template(stack: Stack) -> Template:
+    return Template.from_stack(stack)

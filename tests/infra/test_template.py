@@ -1,0 +1,218 @@
+"""What `cdk synth` of the example maas.yaml deploys: security properties and wiring,
+asserted by properties and counts, never by logical IDs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import Stack
+from aws_cdk.assertions import Annotations, Match, Template
+
+from tests.infra.conftest import REPO_ROOT, synth
+
+pytestmark = pytest.mark.infra
+
+MODELS = {"digits": "onnx", "digits-tflite": "tflite"}
+
+
+def resources(template: Template, kind: str) -> list[dict[str, Any]]:
+    return list(template.find_resources(kind).values())
+
+
+def statements(template: Template) -> list[dict[str, Any]]:
+    found = []
+    for policy in resources(template, "AWS::IAM::Policy"):
+        found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return found
+
+
+def test_no_route_is_anonymous(template: Template) -> None:
+    routes = resources(template, "AWS::ApiGatewayV2::Route")
+    assert len(routes) == 3 + 2 * len(MODELS) + 1  # server routes, two per model, registry
+    assert {route["Properties"]["AuthorizationType"] for route in routes} == {"AWS_IAM"}
+    keys = {route["Properties"]["RouteKey"] for route in routes}
+    assert "POST /v2/models/digits/{proxy+}" in keys
+    assert "ANY /registry/{proxy+}" in keys
+    assert not any(key.startswith("$default") for key in keys)
+
+
+def test_the_api_is_throttled_and_access_logged(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::Stage",
+        {
+            "StageName": "$default",
+            "DefaultRouteSettings": {"ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200},
+            "AccessLogSettings": {
+                "DestinationArn": Match.any_value(),
+                "Format": Match.string_like_regexp("requestId"),
+            },
+        },
+    )
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::Api", {"ProtocolType": "HTTP", "CorsConfiguration": Match.absent()}
+    )
+
+
+def test_buckets_deny_plain_http_block_public_access_and_encrypt(template: Template) -> None:
+    policies = resources(template, "AWS::S3::BucketPolicy")
+    assert len(policies) == 2
+    for policy in policies:
+        denials = [
+            s
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+        assert denials, policy
+    for bucket in resources(template, "AWS::S3::Bucket"):
+        properties = bucket["Properties"]
+        assert properties["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {"VersioningConfiguration": {"Status": "Enabled"}, "LoggingConfiguration": Match.object_like({})},
+    )
+
+
+def test_the_registry_table_has_pitr_encryption_and_deletion_protection(template: Template) -> None:
+    template.resource_count_is("AWS::DynamoDB::GlobalTable", 1)
+    template.has_resource_properties(
+        "AWS::DynamoDB::GlobalTable",
+        {
+            "SSESpecification": {"SSEEnabled": True},
+            "Replicas": [
+                Match.object_like(
+                    {
+                        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                        "DeletionProtectionEnabled": True,
+                    }
+                )
+            ],
+            "GlobalSecondaryIndexes": [Match.object_like({"IndexName": "models"})],
+        },
+    )
+
+
+def test_iam_statements_name_their_resources(template: Template) -> None:
+    for statement in statements(template):
+        assert statement["Resource"] != "*", statement
+        assert "*" not in statement["Action"] and statement["Action"] != "*", statement
+
+
+def test_each_model_reads_only_its_own_registry_items_and_artifacts(template: Template) -> None:
+    found = statements(template)
+    for name in MODELS:
+        registry_reads = [
+            s
+            for s in found
+            if s.get("Condition", {}).get("ForAllValues:StringEquals", {}).get("dynamodb:LeadingKeys")
+            == [f"M#{name}"]
+        ]
+        assert len(registry_reads) == 1
+        assert sorted(registry_reads[0]["Action"]) == ["dynamodb:GetItem", "dynamodb:Query"]
+        artifact_reads = [
+            s
+            for s in found
+            if s["Action"] == "s3:GetObject" and f"/artifacts/{name}/*" in json.dumps(s["Resource"])
+        ]
+        assert len(artifact_reads) == 1
+
+
+def test_each_model_function_has_its_layer_alias_memory_and_environment(template: Template) -> None:
+    functions = [f["Properties"] for f in resources(template, "AWS::Lambda::Function")]
+    assert len(functions) == len(MODELS) + 1  # plus the registry function
+    for name in MODELS:
+        (function,) = [
+            f for f in functions if f["Environment"]["Variables"].get("MAAS_PRELOAD") == json.dumps([name])
+        ]
+        assert function["MemorySize"] == 1024
+        assert function["Architectures"] == ["arm64"]
+        assert function["Handler"] == "handler.handler"
+        assert function["Runtime"] == "python3.12"
+        assert len(function["Layers"]) == 1
+        assert function["Environment"]["Variables"]["MAAS_DEFAULT_ALIAS"] == "prod"
+        assert set(function["Environment"]["Variables"]) >= {"MAAS_REGISTRY_TABLE", "MAAS_ARTIFACT_BUCKET"}
+    template.resource_count_is("AWS::Lambda::Alias", len(MODELS))
+    template.has_resource_properties("AWS::Lambda::Alias", {"Name": "live"})
+    # One layer per runtime and architecture in use, plus the registry's.
+    template.resource_count_is("AWS::Lambda::LayerVersion", 3)
+    template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
+
+
+def test_cdk_nag_reports_nothing_unsuppressed(stack: Stack) -> None:
+    nag = Match.string_like_regexp("AwsSolutions-.*")
+    assert Annotations.from_stack(stack).find_error("*", nag) == []
+    assert Annotations.from_stack(stack).find_warning("*", nag) == []
+
+
+def test_cfn_lint_finds_no_errors(stack: Stack, tmp_path: Path) -> None:
+    template_file = tmp_path / "template.json"
+    template_file.write_text(json.dumps(Template.from_stack(stack).to_json()))
+    lint = subprocess.run(
+        [sys.executable, "-m", "cfnlint", "--format", "parseable", str(template_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # cfn-lint's exit code is a bit set: 2 means errors (4 warnings, 8 informational).
+    assert lint.returncode & 2 == 0, lint.stdout
+
+
+def test_jwt_auth_puts_a_jwt_authorizer_on_every_route(tmp_path: Path) -> None:
+    config = tmp_path / "maas.yaml"
+    config.write_text(
+        "stack_name: maas-jwt\n"
+        "api:\n  auth: jwt\n  jwt: {issuer: 'https://issuer.example.com', audience: [maas]}\n"
+        "models: [{name: digits, runtime: onnx, architecture: x86_64, memory_mb: 2048}]\n"
+    )
+    template = Template.from_stack(synth(config, tmp_path / "out"))
+    routes = resources(template, "AWS::ApiGatewayV2::Route")
+    assert {route["Properties"]["AuthorizationType"] for route in routes} == {"JWT"}
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::Authorizer",
+        {
+            "AuthorizerType": "JWT",
+            "JwtConfiguration": {"Issuer": "https://issuer.example.com", "Audience": ["maas"]},
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::Function", {"MemorySize": 2048, "Architectures": ["x86_64"]}
+    )
+
+
+def test_batch_models_are_refused_until_batch_inference_ships(tmp_path: Path) -> None:
+    from maas.errors import ConfigError
+
+    config = tmp_path / "maas.yaml"
+    config.write_text("models: [{name: digits, runtime: onnx, batch: true}]\n")
+    with pytest.raises(ConfigError, match="batch inference is not deployable yet"):
+        synth(config, tmp_path / "out")
+
+
+def test_npx_cdk_synth_works_offline_from_the_repository(tmp_path: Path) -> None:
+    if not (REPO_ROOT / "node_modules" / ".bin" / "cdk").exists():
+        pytest.fail(
+            "node_modules/.bin/cdk is missing: the README's set-up (make setup) installs it with npm ci"
+        )
+    import os
+
+    done = subprocess.run(
+        ["npx", "--no-install", "cdk", "synth", "--no-notices", "-q", "-o", str(tmp_path)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "CDK_DISABLE_CLI_TELEMETRY": "true", "AWS_EC2_METADATA_DISABLED": "true"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "maas.template.json").is_file()

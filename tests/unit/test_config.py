@@ -1,0 +1,74 @@
+"""maas.yaml: the example loads, and mistakes are named by field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from maas.cli import main
+from maas.config import EXAMPLE, load_config
+from maas.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_repository_example_serves_both_demo_models() -> None:
+    config = load_config(REPO_ROOT / "maas.yaml")
+    assert [(m.name, m.runtime.value, m.architecture.value) for m in config.models] == [
+        ("digits", "onnx", "arm64"),
+        ("digits-tflite", "tflite", "arm64"),
+    ]
+    assert config.api.auth == "iam"
+
+
+def test_maas_init_writes_the_commented_example_and_will_not_overwrite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "maas.yaml"
+    assert main(["init", str(target)]) == 0
+    assert target.read_text() == EXAMPLE
+    assert load_config(target).models[0].name == "digits"
+    assert main(["init", str(target)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("models: []", "models: List should have at least 1 item"),
+        (
+            "models:\n  - name: a\n    runtime: pytorch",
+            "models.0.runtime: Input should be 'onnx' or 'tflite'",
+        ),
+        (
+            "models:\n  - name: a\n    runtime: onnx\n    memory_mb: 64",
+            "models.0.memory_mb: Input should be greater than or equal to 128",
+        ),
+        (
+            "models:\n  - name: a\n    runtime: onnx\n    memroy_mb: 512",
+            "models.0.memroy_mb: Extra inputs are not permitted",
+        ),
+        ("models:\n  - name: ../a\n    runtime: onnx", "models.0.name"),
+        ("models:\n  - {name: a, runtime: onnx}\n  - {name: a, runtime: tflite}", "repeated: a"),
+        ("api: {auth: jwt}\nmodels: [{name: a, runtime: onnx}]", "auth 'jwt' needs a jwt section"),
+        (
+            "models: [{name: a, runtime: onnx, reserved_concurrency: 1, provisioned_concurrency: 2}]",
+            "provisioned_concurrency cannot exceed reserved_concurrency",
+        ),
+        ("models: [", "is not valid YAML"),
+        ("- just a list", "must hold a mapping"),
+    ],
+)
+def test_a_bad_file_is_refused_naming_the_field(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "maas.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert message in caught.value.message
+    assert str(path) in caught.value.message
+
+
+def test_a_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="maas init"):
+        load_config(tmp_path / "nope.yaml")
