@@ -83,7 +83,15 @@ def _deploy(args: argparse.Namespace) -> int:
     from maas.config import load_config
 
     load_config(args.config)  # a bad file is reported here, in maas's words, before CDK starts
-    command = ["npx", "--no-install", "cdk", "deploy", "--no-notices", "-c", f"config={args.config.resolve()}"]
+    command = [
+        "npx",
+        "--no-install",
+        "cdk",
+        "deploy",
+        "--no-notices",
+        "-c",
+        f"config={args.config.resolve()}",
+    ]
     env = {**os.environ, "CDK_DISABLE_CLI_TELEMETRY": "true"}
     return subprocess.call([*command, *args.cdk_args], env=env)
 

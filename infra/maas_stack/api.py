@@ -58,7 +58,9 @@ class InferenceApi(Construct):
         else:
             authorizer = authorizers.HttpIamAuthorizer()
         cors = (
-            apigw.CorsPreflightOptions(allow_origins=config.cors_origins, allow_methods=[apigw.CorsHttpMethod.ANY])
+            apigw.CorsPreflightOptions(
+                allow_origins=config.cors_origins, allow_methods=[apigw.CorsHttpMethod.ANY]
+            )
             if config.cors_origins
             else None
         )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
-from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
+
+from maas_stack.nag import acknowledge
 
 
 class ArtifactBucket(Construct):
@@ -19,18 +20,13 @@ class ArtifactBucket(Construct):
             encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
             removal_policy=RemovalPolicy.RETAIN,
         )
-        NagSuppressions.add_resource_suppressions(
+        acknowledge(
             self.access_logs,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-S1",
-                    reason="This is the access-log bucket itself; logging it to itself would loop.",
-                )
-            ],
+            "AwsSolutions-S1",
+            reason="This is the access-log bucket itself; logging it to itself would loop.",
         )
         self.bucket = s3.Bucket(
             self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +27,8 @@ def layer_builder() -> ModuleType:
     spec = importlib.util.spec_from_file_location("maas_layer_build", REPO_ROOT / "layers" / "build.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as an import would: its dataclasses look themselves up there.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 

@@ -9,8 +9,9 @@ from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
+
+from maas_stack.nag import acknowledge, logical_id
 
 if TYPE_CHECKING:
     from aws_cdk import aws_dynamodb as dynamodb
@@ -19,22 +20,30 @@ if TYPE_CHECKING:
     from maas.config import ModelDeployment
 
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
-RETENTION_DAYS = sorted(
-    int(member.value) for member in logs.RetentionDays if isinstance(member.value, int) and member.value > 0
-)
+_R = logs.RetentionDays
+# The retention periods CloudWatch Logs accepts, in days.
+RETENTION_DAYS = {
+    1: _R.ONE_DAY, 3: _R.THREE_DAYS, 5: _R.FIVE_DAYS, 7: _R.ONE_WEEK, 14: _R.TWO_WEEKS,
+    30: _R.ONE_MONTH, 60: _R.TWO_MONTHS, 90: _R.THREE_MONTHS, 120: _R.FOUR_MONTHS,
+    150: _R.FIVE_MONTHS, 180: _R.SIX_MONTHS, 365: _R.ONE_YEAR, 400: _R.THIRTEEN_MONTHS,
+    545: _R.EIGHTEEN_MONTHS, 731: _R.TWO_YEARS, 1827: _R.FIVE_YEARS, 3653: _R.TEN_YEARS,
+}  # fmt: skip
 
 
 def retention(days: int) -> logs.RetentionDays:
-    """The shortest CloudWatch retention that keeps logs at least `days`."""
-    chosen = next((allowed for allowed in RETENTION_DAYS if allowed >= days), RETENTION_DAYS[-1])
-    return next(member for member in logs.RetentionDays if member.value == chosen)
+    """The shortest CloudWatch retention that keeps logs at least `days` (at most ten years)."""
+    return RETENTION_DAYS[next((allowed for allowed in sorted(RETENTION_DAYS) if allowed >= days), 3653)]
 
 
 def function_role(scope: Construct, log_group: logs.LogGroup, description: str) -> iam.Role:
     """A role that may write only to its own log group (no managed policy with logs:* on '*')."""
-    role = iam.Role(scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description)
+    role = iam.Role(
+        scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+    )
     role.add_to_policy(
-        iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn])
+        iam.PolicyStatement(
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+        )
     )
     return role
 
@@ -70,20 +79,15 @@ class LambdaModel(Construct):
             )
         )
         role.add_to_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"artifacts/{name}/*")])
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"artifacts/{name}/*")]
+            )
         )
-        NagSuppressions.add_resource_suppressions(
+        acknowledge(
             role,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-IAM5",
-                    reason=(
-                        "Wildcards are the model's own artifact prefix (artifacts/<name>/*) and its own "
-                        "log group's streams; registry access is limited by the dynamodb:LeadingKeys condition."
-                    ),
-                )
-            ],
-            apply_to_children=True,
+            f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/artifacts/{name}/*]",
+            "Only this model's artifacts, stored under artifacts/<model>/<sha256>/; the registry "
+            "items it reads are limited by the dynamodb:LeadingKeys condition.",
         )
         self.function = lambda_.Function(
             self,
@@ -109,17 +113,13 @@ class LambdaModel(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": "MaaS",
             },
         )
-        NagSuppressions.add_resource_suppressions(
+        acknowledge(
             self.function,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-L1",
-                    reason=(
-                        "The Python version follows the runtime layer's wheels: tflite-runtime exists for "
-                        "Python 3.11 only, and the ONNX Runtime layer is built for 3.12."
-                    ),
-                )
-            ],
+            "AwsSolutions-L1",
+            reason=(
+                "The Python version follows the runtime layer's wheels: tflite-runtime exists for "
+                "Python 3.11 only, and the ONNX Runtime layer is built for 3.12."
+            ),
         )
         self.alias = lambda_.Alias(
             self,

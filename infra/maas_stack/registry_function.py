@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from maas.registry.dynamodb import MODELS_INDEX
 from maas_stack.lambda_model import ARCHITECTURES, function_role
+from maas_stack.nag import acknowledge, logical_id
 
 if TYPE_CHECKING:
     from aws_cdk import aws_dynamodb as dynamodb
@@ -38,22 +40,44 @@ class RegistryService(Construct):
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
         role = function_role(self, self.log_group, "maas registry API")
-        table.grant_read_write_data(role)
-        bucket.grant_read_write(role, "uploads/*")
-        bucket.grant_delete(role, "uploads/*")
-        bucket.grant_read_write(role, "artifacts/*")
-        NagSuppressions.add_resource_suppressions(
+        # Item-level actions only: transactions and conditional writes are authorized per item action.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:ConditionCheckItem",
+                    "dynamodb:Query",
+                    "dynamodb:BatchWriteItem",
+                ],
+                resources=[table.table_arn, f"{table.table_arn}/index/{MODELS_INDEX}"],
+            )
+        )
+        # ListBucket makes a missing key a 404 rather than a 403 when checking for an artifact.
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                resources=[bucket.arn_for_objects("uploads/*")],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject"], resources=[bucket.arn_for_objects("artifacts/*")]
+            )
+        )
+        bucket_id = logical_id(bucket)
+        acknowledge(
             role,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-IAM5",
-                    reason=(
-                        "The registry writes any model's artifacts (artifacts/*) and reads uploads (uploads/*) "
-                        "by design; table access includes its own index; CDK's grant adds the object-level actions."
-                    ),
-                )
-            ],
-            apply_to_children=True,
+            f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/uploads/*]",
+            "Uploads land under random keys below uploads/ (presigned URLs); the registry reads and removes them.",
+        )
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/artifacts/*]",
+            "The registry stores every model's artifacts, under artifacts/<model>/<sha256>/.",
         )
         self.function = lambda_.Function(
             self,
@@ -75,7 +99,4 @@ class RegistryService(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": "MaaS",
             },
         )
-        NagSuppressions.add_resource_suppressions(
-            self.function,
-            [NagPackSuppression(id="AwsSolutions-L1", reason="Python 3.12 matches the registry layer's wheels.")],
-        )
+        acknowledge(self.function, "AwsSolutions-L1", "Python 3.12 matches the registry layer's wheels.")

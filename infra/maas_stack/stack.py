@@ -29,7 +29,9 @@ class MaasStack(Stack):
         batch = [model.name for model in config.models if model.batch]
         if batch:
             # Refused rather than ignored: a user asking for batch must not get a stack without it.
-            raise ConfigError(f"batch inference is not deployable yet (models: {', '.join(batch)}); set batch: false")
+            raise ConfigError(
+                f"batch inference is not deployable yet (models: {', '.join(batch)}); set batch: false"
+            )
         registry = ModelRegistry(
             self,
             "ModelRegistry",
@@ -49,7 +51,11 @@ class MaasStack(Stack):
                     f"Layer-{runtime}-{architecture}",
                     code=code,
                     compatible_runtimes=[python],
-                    compatible_architectures=[lambda_.Architecture.ARM_64 if architecture == "arm64" else lambda_.Architecture.X86_64],
+                    compatible_architectures=[
+                        lambda_.Architecture.ARM_64
+                        if architecture == "arm64"
+                        else lambda_.Architecture.X86_64
+                    ],
                     description=f"maas {runtime} runtime for {architecture} ({python.name})",
                 )
                 layers[(runtime, architecture)] = (layer, python)
@@ -94,4 +100,6 @@ class MaasStack(Stack):
         )
         CfnOutput(self, "ApiUrl", value=api.api.api_endpoint, description="OIP v2 and registry API")
         CfnOutput(self, "RegistryTable", value=registry.table.table_name, description="MAAS_REGISTRY_TABLE")
-        CfnOutput(self, "ArtifactBucketName", value=artifacts.bucket.bucket_name, description="MAAS_ARTIFACT_BUCKET")
+        CfnOutput(
+            self, "ArtifactBucketName", value=artifacts.bucket.bucket_name, description="MAAS_ARTIFACT_BUCKET"
+        )
