@@ -9,7 +9,12 @@ PORT ?= 8080
 
 .PHONY: dev test setup lint typecheck bench synth layers clean
 
-setup: $(STAMP) node_modules/.installed
+setup: $(STAMP) node_modules/.installed layers/build/.built
+
+# The Lambda layers (pip --platform, cached): after set-up, `npx cdk synth` needs no network.
+layers/build/.built: $(STAMP) layers/build.py layers/*.txt
+	$(BIN)/python layers/build.py
+	touch layers/build/.built
 
 # The pinned CDK CLI (package-lock.json), for `npx cdk synth|deploy`.
 node_modules/.installed: package.json package-lock.json
@@ -36,7 +41,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-layers: setup
+layers: $(STAMP)
 	$(BIN)/python layers/build.py
 
 synth: setup

@@ -72,3 +72,12 @@ def test_a_bad_file_is_refused_naming_the_field(tmp_path: Path, text: str, messa
 def test_a_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="maas init"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_maas_deploy_checks_the_config_before_starting_cdk(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "maas.yaml"
+    bad.write_text("models: [{name: digits, runtime: caffe}]\n")
+    assert main(["deploy", "--config", str(bad)]) == 2
+    assert "models.0.runtime" in capsys.readouterr().err
