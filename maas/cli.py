@@ -48,6 +48,29 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("cdk_args", nargs=argparse.REMAINDER, help="passed on to cdk deploy")
     deploy.set_defaults(run=_deploy)
 
+    optimize = commands.add_parser("optimize", help="quantize an ONNX model, refusing it if quality drops")
+    optimize.add_argument("model", type=Path, help="the ONNX model (.onnx)")
+    optimize.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        required=True,
+        help="where to write the result (.onnx, or .ort with --ort)",
+    )
+    optimize.add_argument("--mode", default="int8-dynamic", choices=["graph", "int8-dynamic", "int8-static"])
+    optimize.add_argument(
+        "--eval", dest="evaluation", type=Path, required=True, help=".npz: input arrays and labels or targets"
+    )
+    optimize.add_argument("--calibration", type=Path, help=".npz of input arrays (int8-static)")
+    optimize.add_argument(
+        "--max-drop",
+        type=float,
+        default=1.0,
+        help="allowed loss: accuracy points, or %% RMSE (default: %(default)s)",
+    )
+    optimize.add_argument("--ort", action="store_true", help="write ONNX Runtime's ORT format")
+    optimize.set_defaults(run=_optimize)
+
     from maas.cli_models import add_models_commands
 
     add_models_commands(commands)
@@ -73,6 +96,23 @@ def _init(args: argparse.Namespace) -> int:
 
     write_example(args.path)
     print(f"wrote {args.path}: edit it, then `npx cdk synth` to see what it deploys")
+    return 0
+
+
+def _optimize(args: argparse.Namespace) -> int:
+    from maas.optimize import optimize_model
+
+    report = optimize_model(
+        args.model,
+        args.output,
+        mode=args.mode,
+        evaluation=args.evaluation,
+        calibration=args.calibration,
+        max_drop=args.max_drop,
+        ort_format=args.ort,
+    )
+    print(report.table())
+    print(f"wrote {args.output}")
     return 0
 
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,12 @@ def add_models_commands(commands: Any) -> None:
     register.add_argument("--metric", action="append", default=[], metavar="KEY=NUMBER")
     register.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
     register.add_argument("--commit", default=None, help="source commit the artifact was built from")
+    register.add_argument(
+        "--optimize", choices=["graph", "int8-dynamic", "int8-static"], help="optimize first (needs --eval)"
+    )
+    register.add_argument("--eval", dest="evaluation", type=Path, help=".npz evaluation file for --optimize")
+    register.add_argument("--calibration", type=Path, help=".npz calibration inputs for int8-static")
+    register.add_argument("--max-drop", type=float, default=1.0)
     register.set_defaults(run=_register)
 
     actions.add_parser("list", help="list models").set_defaults(run=_list)
@@ -159,16 +166,35 @@ def _register(args: argparse.Namespace) -> int:
         metrics = {k: float(v) for k, v in _pairs(args.metric, "metric").items()}
     except ValueError:
         raise InvalidInput("metric values must be numbers, e.g. --metric accuracy=0.97") from None
-    version = _registry(args).register(
-        args.name,
-        args.artifact,
-        target=args.target,
-        quantization=args.quantization,
-        metrics=metrics,
-        labels=_pairs(args.label, "label"),
-        source_commit=args.commit,
-        progress=_progress(args.artifact.stat().st_size),
-    )
+    with tempfile.TemporaryDirectory() as scratch:
+        artifact, quantization = args.artifact, args.quantization
+        if args.optimize:
+            if args.evaluation is None:
+                raise InvalidInput("--optimize needs --eval FILE to check the result's quality")
+            from maas.optimize import optimize_model
+
+            artifact = Path(scratch) / "model.onnx"
+            report = optimize_model(
+                args.artifact,
+                artifact,
+                mode=args.optimize,
+                evaluation=args.evaluation,
+                calibration=args.calibration,
+                max_drop=args.max_drop,
+            )
+            print(report.table(), file=sys.stderr)
+            metrics = {**report.as_metrics(), **metrics}
+            quantization = quantization or args.optimize
+        version = _registry(args).register(
+            args.name,
+            artifact,
+            target=args.target,
+            quantization=quantization,
+            metrics=metrics,
+            labels=_pairs(args.label, "label"),
+            source_commit=args.commit,
+            progress=_progress(artifact.stat().st_size),
+        )
     _emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
     return 0
 

@@ -76,3 +76,9 @@ class ConflictError(MaasError):
     """A conditional write lost to a concurrent writer, or a rule refuses the change."""
 
     status = 409
+
+
+class QualityGateFailed(MaasError):
+    """An optimized model lost more quality than allowed; nothing was written."""
+
+    status = 422

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from maas.errors import ArtifactError, ConfigError, InvalidInput, ModelNotFound
-from maas.runtimes import RUNTIMES, framework_of, load_runtime
+from maas.runtimes import SUFFIXES, framework_of, load_runtime
 
 if TYPE_CHECKING:
     from maas.runtimes import Runtime
@@ -129,7 +129,7 @@ class DirectorySource(ModelSource):
 
     def _artifact(self, name: str, version: str) -> Path | None:
         version_dir = self.root / name / version
-        for suffix, _ in RUNTIMES.values():
+        for suffix in SUFFIXES:
             candidate = version_dir / f"model{suffix}"
             if candidate.is_file():
                 return candidate

@@ -21,7 +21,7 @@ from maas.errors import ConfigError
 from maas.local.aws import EmbeddedAws
 from maas.local.demo import ensure_demo_models
 from maas.local.gateway import LocalGateway, load_handler
-from maas.runtimes import RUNTIMES
+from maas.runtimes import SUFFIXES
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -68,7 +68,7 @@ def create_registry(table: str = REGISTRY_TABLE, bucket: str = ARTIFACT_BUCKET) 
 def register_directory(registry: Registry, root: Path) -> list[str]:
     """Register every `<name>/<version>/model.*` under `root` in version order and point `prod`
     at the last; returns the model names."""
-    suffixes = {suffix for suffix, _ in RUNTIMES.values()}
+    suffixes = set(SUFFIXES)
     names = []
     for model_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         files = sorted(

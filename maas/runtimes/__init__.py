@@ -15,19 +15,20 @@ from maas.runtimes.base import Runtime, Signature, TensorSpec
 if TYPE_CHECKING:
     from pathlib import Path
 
-# Framework name -> (file suffix, "module:class").
-RUNTIMES: dict[str, tuple[str, str]] = {
-    "onnx": (".onnx", "maas.runtimes.onnx:OnnxRuntime"),
-    "tflite": (".tflite", "maas.runtimes.tflite:TfliteRuntime"),
+# Framework name -> (file suffixes, "module:class"). ONNX Runtime also loads its own ORT format.
+RUNTIMES: dict[str, tuple[tuple[str, ...], str]] = {
+    "onnx": ((".onnx", ".ort"), "maas.runtimes.onnx:OnnxRuntime"),
+    "tflite": ((".tflite",), "maas.runtimes.tflite:TfliteRuntime"),
 }
+SUFFIXES = tuple(suffix for suffixes, _ in RUNTIMES.values() for suffix in suffixes)
 
 
 def framework_of(path: Path) -> str:
     """The framework whose runtime loads `path`, from its suffix; raises ArtifactError if none does."""
-    for framework, (suffix, _) in RUNTIMES.items():
-        if path.suffix == suffix:
+    for framework, (suffixes, _) in RUNTIMES.items():
+        if path.suffix in suffixes:
             return framework
-    known = ", ".join(suffix for suffix, _ in RUNTIMES.values())
+    known = ", ".join(SUFFIXES)
     raise ArtifactError(f"'{path.name}' is not a model file maas can serve (expected {known})")
 
 
@@ -49,4 +50,13 @@ def load_runtime(path: Path, framework: str | None = None) -> Runtime:
     return runtime_class(framework or framework_of(path)).load(path)
 
 
-__all__ = ["RUNTIMES", "Runtime", "Signature", "TensorSpec", "framework_of", "load_runtime", "runtime_class"]
+__all__ = [
+    "RUNTIMES",
+    "SUFFIXES",
+    "Runtime",
+    "Signature",
+    "TensorSpec",
+    "framework_of",
+    "load_runtime",
+    "runtime_class",
+]

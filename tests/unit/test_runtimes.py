@@ -17,7 +17,8 @@ def test_the_runtime_is_chosen_by_file_suffix() -> None:
     assert framework_of(Path("m/model.onnx")) == "onnx"
     assert framework_of(Path("m/model.tflite")) == "tflite"
     with pytest.raises(
-        ArtifactError, match=r"'model.pt' is not a model file maas can serve \(expected .onnx, .tflite\)"
+        ArtifactError,
+        match=r"'model.pt' is not a model file maas can serve \(expected .onnx, .ort, .tflite\)",
     ):
         framework_of(Path("model.pt"))
 

@@ -1,0 +1,222 @@
+"""`maas optimize`: graph optimization, int8 quantization and ORT format, behind a quality gate.
+
+The original and the result are scored on the same evaluation file; the result is
+written only if its quality is no worse than the allowed drop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from maas.errors import InvalidInput, QualityGateFailed
+from maas.optimize.evaluation import EvaluationSet, Measurement, load_calibration, load_evaluation, measure
+from maas.runtimes import load_runtime
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import numpy as np
+
+CALIBRATION_BATCH = 32
+
+
+class Mode(StrEnum):
+    GRAPH = "graph"  # graph optimizations only, weights untouched
+    DYNAMIC = "int8-dynamic"  # int8 weights, activations quantized on the fly
+    STATIC = "int8-static"  # int8 weights and activations, ranges from a calibration file
+
+
+@dataclass(frozen=True)
+class OptimizationReport:
+    mode: Mode
+    metric: str
+    original: Measurement
+    optimized: Measurement
+    original_size: int
+    optimized_size: int
+    output: Path | None
+
+    @property
+    def quality_drop(self) -> float:
+        """Points of accuracy lost, or percent of RMSE gained (positive is worse)."""
+        if self.metric == "accuracy":
+            return self.original.quality - self.optimized.quality
+        base = self.original.quality or 1e-12
+        return (self.optimized.quality - self.original.quality) / base * 100
+
+    def table(self) -> str:
+        rows = [
+            ("", "original", "optimized", "ratio"),
+            (
+                "size (bytes)",
+                f"{self.original_size}",
+                f"{self.optimized_size}",
+                f"{self.optimized_size / self.original_size:.2f}",
+            ),
+            (
+                "latency (ms)",
+                f"{self.original.latency_ms:.3f}",
+                f"{self.optimized.latency_ms:.3f}",
+                f"{self.optimized.latency_ms / self.original.latency_ms:.2f}",
+            ),
+            (
+                self.metric,
+                f"{self.original.quality:.4f}",
+                f"{self.optimized.quality:.4f}",
+                f"drop {self.quality_drop:+.2f}",
+            ),
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        return "\n".join(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows
+        )
+
+    def as_metrics(self) -> dict[str, float]:
+        """The figures recorded on a registered version."""
+        return {
+            self.metric: self.optimized.quality,
+            f"{self.metric}_original": self.original.quality,
+            "size_ratio": self.optimized_size / self.original_size,
+            "latency_ratio": self.optimized.latency_ms / self.original.latency_ms,
+        }
+
+
+def optimize_model(
+    source: Path,
+    output: Path,
+    *,
+    mode: Mode | str,
+    evaluation: Path,
+    calibration: Path | None = None,
+    max_drop: float = 1.0,
+    ort_format: bool = False,
+) -> OptimizationReport:
+    """Optimize the ONNX model at `source` into `output` if quality holds.
+
+    `max_drop` is in accuracy points for classifiers (`labels` in the evaluation file),
+    or percent of RMSE for regressors (`targets`). Raises InvalidInput for unusable
+    arguments and QualityGateFailed, with both scores, when the result is worse than allowed.
+    """
+    mode = _mode(mode)
+    if source.suffix != ".onnx":
+        raise InvalidInput(f"maas optimize takes an ONNX model (.onnx), got '{source.name}'")
+    wanted_suffix = ".ort" if ort_format else ".onnx"
+    if output.suffix != wanted_suffix:
+        raise InvalidInput(f"the output must end in {wanted_suffix}, got '{output.name}'")
+    if mode is Mode.STATIC and calibration is None:
+        raise InvalidInput("int8-static quantization needs a calibration file (--calibration)")
+    evaluation_set = load_evaluation(evaluation)
+    original = measure(load_runtime(source), evaluation_set)
+    with tempfile.TemporaryDirectory() as scratch:
+        candidate = _transform(source, Path(scratch), mode, calibration, evaluation_set)
+        if ort_format:
+            candidate = _to_ort_format(candidate, Path(scratch) / "model.ort")
+        report = OptimizationReport(
+            mode=mode,
+            metric=evaluation_set.metric,
+            original=original,
+            optimized=measure(load_runtime(candidate), evaluation_set),
+            original_size=source.stat().st_size,
+            optimized_size=candidate.stat().st_size,
+            output=output,
+        )
+        if report.quality_drop > max_drop:
+            unit = "points" if report.metric == "accuracy" else "% RMSE"
+            raise QualityGateFailed(
+                f"{mode} made {report.metric} {report.original.quality:.2f} -> {report.optimized.quality:.2f} "
+                f"(worse by {report.quality_drop:.2f} {unit}, allowed {max_drop}); nothing was written"
+            )
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(candidate, output)
+    return report
+
+
+def _mode(mode: Mode | str) -> Mode:
+    try:
+        return Mode(mode)
+    except ValueError:
+        raise InvalidInput(f"mode '{mode}' is not one of: {', '.join(m.value for m in Mode)}") from None
+
+
+def _transform(
+    source: Path, scratch: Path, mode: Mode, calibration: Path | None, evaluation: EvaluationSet
+) -> Path:
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+
+    target = scratch / "model.onnx"
+    if mode is Mode.GRAPH:
+        return _graph_optimized(source, target)
+    with _quiet_quantizer():
+        if mode is Mode.DYNAMIC:
+            quantize_dynamic(source, target, weight_type=QuantType.QInt8)
+            return target
+        assert calibration is not None
+        batches = _calibration_batches(load_calibration(calibration))
+
+        class Reader(CalibrationDataReader):  # type: ignore[misc]
+            def get_next(self) -> dict[str, np.ndarray] | None:
+                return next(batches, None)
+
+        quantize_static(
+            source,
+            target,
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            weight_type=QuantType.QInt8,
+            activation_type=QuantType.QInt8,
+        )
+    return target
+
+
+def _calibration_batches(arrays: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+    rows = min(len(array) for array in arrays.values())
+    for start in range(0, rows, CALIBRATION_BATCH):
+        yield {name: array[start : start + CALIBRATION_BATCH] for name, array in arrays.items()}
+
+
+def _graph_optimized(source: Path, target: Path) -> Path:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # Extended, not "all": layout-specific rewrites would tie the file to this machine's CPU.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(target)
+    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+    return target
+
+
+def _to_ort_format(source: Path, target: Path) -> Path:
+    """ORT format: a flatbuffer ONNX Runtime loads without parsing protobuf (smaller, faster to load)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(target)
+    options.add_session_config_entry("session.save_model_format", "ORT")
+    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+    return target
+
+
+@contextlib.contextmanager
+def _quiet_quantizer() -> Iterator[Any]:
+    # The quantizer logs advice on the root logger at INFO and WARNING; it is not for our users.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
