@@ -130,13 +130,13 @@ class DataPlane:
         return result
 
     def preload(self, names: list[str]) -> None:
-        """Load `names` now (at cold start) so the first request does not pay for it.
+        """Load and warm `names` now (at cold start) so the first request pays for neither.
 
         A model that fails to load is logged and answers 503 later; it does not stop start-up.
         """
         for name in names:
             try:
-                self.runtime(self.source.resolve(name))
+                self.runtime(self.source.resolve(name)).warm()
             except MaasError as error:
                 logger.error("could not preload model %s: %s", name, error.message)
 

@@ -20,7 +20,7 @@ from maas.sources import source_from_settings
 logger = Logger(service="maas-predict")
 metrics = Metrics(namespace="MaaS", service="predict")
 
-settings = PredictSettings()
+settings = PredictSettings.from_environment()
 dataplane = DataPlane(
     source_from_settings(settings), server_name=settings.server_name, retry_after=settings.load_retry_seconds
 )

@@ -16,7 +16,7 @@ from maas.settings import PredictSettings
 logger = Logger(service="maas-registry")
 metrics = Metrics(namespace="MaaS", service="registry")
 
-settings = PredictSettings()
+settings = PredictSettings.from_environment()
 if settings.registry_table is None or settings.artifact_bucket is None:
     raise ConfigError("the registry function needs MAAS_REGISTRY_TABLE and MAAS_ARTIFACT_BUCKET")
 registry = Registry(DynamoDBStore(settings.registry_table), ArtifactStore(settings.artifact_bucket))

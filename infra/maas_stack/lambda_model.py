@@ -111,6 +111,8 @@ class LambdaModel(Construct):
                 "MAAS_ALIAS_TTL_SECONDS": "30",
                 "POWERTOOLS_SERVICE_NAME": f"maas-predict-{name}",
                 "POWERTOOLS_METRICS_NAMESPACE": "MaaS",
+                # pydantic otherwise scans every installed distribution for plugins at import.
+                "PYDANTIC_DISABLE_PLUGINS": "__all__",
             },
         )
         acknowledge(

@@ -61,3 +61,21 @@ class Runtime(ABC):
     @abstractmethod
     def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the model; raises InferenceError if the runtime fails."""
+
+    def warm(self) -> None:
+        """One prediction on zeros (dynamic dimensions as 1), so that the first real request
+        does not pay for the runtime's lazy initialization (memory arenas, kernel selection)."""
+        import numpy as np
+
+        from maas.protocol.datatypes import NUMPY_DTYPES, Datatype
+
+        inputs = {}
+        for spec in self.signature.inputs:
+            shape = tuple(1 if dim < 0 else dim for dim in spec.shape)
+            dtype = NUMPY_DTYPES[spec.datatype]
+            inputs[spec.name] = (
+                np.full(shape, b"", dtype=object)
+                if spec.datatype is Datatype.BYTES
+                else np.zeros(shape, dtype)
+            )
+        self.predict(inputs)
