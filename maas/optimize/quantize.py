@@ -15,8 +15,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maas.errors import InvalidInput, QualityGateFailed
-from maas.optimize.evaluation import EvaluationSet, Measurement, load_calibration, load_evaluation, measure
+from maas.errors import ArtifactError, InvalidInput, MaasError, QualityGateFailed
+from maas.optimize.evaluation import Measurement, load_calibration, load_evaluation, measure
 from maas.runtimes import load_runtime
 
 if TYPE_CHECKING:
@@ -113,9 +113,16 @@ def optimize_model(
     if mode is Mode.STATIC and calibration is None:
         raise InvalidInput("int8-static quantization needs a calibration file (--calibration)")
     evaluation_set = load_evaluation(evaluation)
-    original = measure(load_runtime(source), evaluation_set)
+    runtime = load_runtime(source)
+    original = measure(runtime, evaluation_set)
+    input_names = [spec.name for spec in runtime.signature.inputs]
     with tempfile.TemporaryDirectory() as scratch:
-        candidate = _transform(source, Path(scratch), mode, calibration, evaluation_set)
+        try:
+            candidate = _transform(source, Path(scratch), mode, calibration, input_names)
+        except MaasError:
+            raise
+        except Exception as error:  # ONNX Runtime's quantizer raises untyped errors
+            raise ArtifactError(f"{mode} of '{source.name}' failed: {error}") from error
         if ort_format:
             candidate = _to_ort_format(candidate, Path(scratch) / "model.ort")
         report = OptimizationReport(
@@ -146,7 +153,7 @@ def _mode(mode: Mode | str) -> Mode:
 
 
 def _transform(
-    source: Path, scratch: Path, mode: Mode, calibration: Path | None, evaluation: EvaluationSet
+    source: Path, scratch: Path, mode: Mode, calibration: Path | None, input_names: list[str]
 ) -> Path:
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -164,7 +171,7 @@ def _transform(
             quantize_dynamic(source, target, weight_type=QuantType.QInt8)
             return target
         assert calibration is not None
-        batches = _calibration_batches(load_calibration(calibration))
+        batches = _calibration_batches(load_calibration(calibration), input_names, calibration)
 
         class Reader(CalibrationDataReader):  # type: ignore[misc]
             def get_next(self) -> dict[str, np.ndarray] | None:
@@ -181,7 +188,14 @@ def _transform(
     return target
 
 
-def _calibration_batches(arrays: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+def _calibration_batches(
+    arrays: dict[str, np.ndarray], input_names: list[str], path: Path
+) -> Iterator[dict[str, np.ndarray]]:
+    missing = [name for name in input_names if name not in arrays]
+    if missing:
+        raise InvalidInput(f"calibration file {path} lacks input(s) {', '.join(missing)} of the model")
+    # Other arrays (labels, say) are not model inputs: the calibrator must not see them.
+    arrays = {name: arrays[name] for name in input_names}
     rows = min(len(array) for array in arrays.values())
     for start in range(0, rows, CALIBRATION_BATCH):
         yield {name: array[start : start + CALIBRATION_BATCH] for name, array in arrays.items()}

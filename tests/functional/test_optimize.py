@@ -103,6 +103,30 @@ def test_unusable_arguments_are_refused(
         optimize_model(digits["model"], tmp_path / "out.onnx", evaluation=digits["eval"], **arguments)
 
 
+def test_a_calibration_file_may_hold_labels_but_must_hold_the_inputs(
+    digits: dict[str, Path], tmp_path: Path
+) -> None:
+    # The evaluation file doubles as calibration: its labels are ignored.
+    report = optimize_model(
+        digits["model"],
+        tmp_path / "out.onnx",
+        mode="int8-static",
+        evaluation=digits["eval"],
+        calibration=digits["eval"],
+    )
+    assert report.quality_drop <= 1.0
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, pixels=np.zeros((4, 64), dtype=np.float32))
+    with pytest.raises(InvalidInput, match="lacks input\\(s\\) input of the model"):
+        optimize_model(
+            digits["model"],
+            tmp_path / "o.onnx",
+            mode="int8-static",
+            evaluation=digits["eval"],
+            calibration=wrong,
+        )
+
+
 def test_an_evaluation_file_without_labels_or_targets_is_refused(
     digits: dict[str, Path], tmp_path: Path
 ) -> None:
