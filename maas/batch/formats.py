@@ -1,0 +1,190 @@
+"""Batch file formats: rows in (streamed), predictions and errors out.
+
+- JSON Lines: each line an OIP-style `{"inputs": [{"name", "data", ...}]}` for one row, or a
+  bare array (the row of a single-input model). Output: one JSON object per row.
+- CSV: a header; columns named after an input (`input`, or `input_0`, `input_1`... for a
+  vector) feed that input; a single-input model takes every column. Output: CSV.
+- NumPy `.npy`: an array of rows for a single-input model, memory-mapped. Output: `.npz`
+  with one array per model output.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from maas.errors import InvalidInput
+from maas.protocol.datatypes import NUMPY_DTYPES
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from maas.runtimes import Signature
+
+FORMATS = (".jsonl", ".csv", ".npy")
+
+
+@dataclass
+class Row:
+    """One input row: its number in the file, and its arrays or the reason it cannot be read."""
+
+    number: int
+    arrays: dict[str, np.ndarray] | None = None
+    error: str | None = None
+
+
+def format_of(key: str) -> str:
+    for suffix in FORMATS:
+        if key.endswith(suffix):
+            return suffix
+    raise InvalidInput(f"'{key}' is not a batch file maas reads (expected {', '.join(FORMATS)})")
+
+
+def read_rows(path: Path, suffix: str, signature: Signature) -> Iterator[Row]:
+    """Every row of the file at `path`, in order, read lazily."""
+    if suffix == ".npy":
+        yield from _npy_rows(path, signature)
+        return
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as stream:
+        if suffix == ".jsonl":
+            yield from _jsonl_rows(stream, signature)
+        else:
+            yield from _csv_rows(stream, signature)
+
+
+def _row_array(spec_shape: tuple[int, ...], dtype: np.dtype, values: Any, name: str) -> np.ndarray:
+    array = np.asarray(values, dtype=dtype)
+    row_shape = spec_shape[1:]
+    expected = int(np.prod([d for d in row_shape if d > 0])) if row_shape else 1
+    if all(d > 0 for d in row_shape):
+        if array.size != expected:
+            raise ValueError(f"input '{name}' needs {expected} values per row, got {array.size}")
+        return array.reshape(row_shape)
+    return array
+
+
+def _jsonl_rows(stream: io.TextIOBase, signature: Signature) -> Iterator[Row]:
+    single = signature.inputs[0] if len(signature.inputs) == 1 else None
+    for number, line in enumerate(stream):
+        if not line.strip():
+            continue
+        try:
+            document = json.loads(line)
+            if isinstance(document, list):
+                if single is None:
+                    raise ValueError("a bare array only fits a model with one input")
+                values = {single.name: document}
+            elif isinstance(document, dict) and isinstance(document.get("inputs"), list):
+                values = {item["name"]: item["data"] for item in document["inputs"]}
+            else:
+                raise ValueError('expected {"inputs": [...]} or an array')
+            arrays = {}
+            for spec in signature.inputs:
+                if spec.name not in values:
+                    raise ValueError(f"missing input '{spec.name}'")
+                arrays[spec.name] = _row_array(
+                    spec.shape, NUMPY_DTYPES[spec.datatype], values[spec.name], spec.name
+                )
+            yield Row(number, arrays=arrays)
+        except (ValueError, TypeError, KeyError) as error:
+            yield Row(number, error=f"cannot read row: {error}")
+
+
+def _csv_rows(stream: io.TextIOBase, signature: Signature) -> Iterator[Row]:
+    reader = csv.reader(stream)
+    header = next(reader, None)
+    if header is None:
+        return
+    columns = _columns_by_input(header, signature)
+    for number, record in enumerate(reader):
+        try:
+            if len(record) != len(header):
+                raise ValueError(f"{len(record)} fields where the header has {len(header)}")
+            arrays = {
+                spec.name: _row_array(
+                    spec.shape,
+                    NUMPY_DTYPES[spec.datatype],
+                    [float(record[i]) for i in columns[spec.name]],
+                    spec.name,
+                )
+                for spec in signature.inputs
+            }
+            yield Row(number, arrays=arrays)
+        except ValueError as error:
+            yield Row(number, error=f"cannot read row: {error}")
+
+
+def _columns_by_input(header: list[str], signature: Signature) -> dict[str, list[int]]:
+    if len(signature.inputs) == 1:
+        return {signature.inputs[0].name: list(range(len(header)))}
+    columns = {}
+    for spec in signature.inputs:
+        found = [i for i, name in enumerate(header) if name == spec.name or name.startswith(f"{spec.name}_")]
+        if not found:
+            raise InvalidInput(f"the CSV header names no column for input '{spec.name}'")
+        columns[spec.name] = found
+    return columns
+
+
+def _npy_rows(path: Path, signature: Signature) -> Iterator[Row]:
+    if len(signature.inputs) != 1:
+        raise InvalidInput("a .npy file feeds models with exactly one input")
+    spec = signature.inputs[0]
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as error:
+        raise InvalidInput(f"not a NumPy array file: {error}") from None
+    dtype = NUMPY_DTYPES[spec.datatype]
+    for number in range(len(array)):
+        try:
+            yield Row(number, arrays={spec.name: _row_array(spec.shape, dtype, array[number], spec.name)})
+        except ValueError as error:
+            yield Row(number, error=f"cannot read row: {error}")
+
+
+class OutputWriter:
+    """Writes predictions, in row order, to a local file in the input's format."""
+
+    def __init__(self, path: Path, suffix: str) -> None:
+        self.path = path
+        self.suffix = suffix
+        self._npy: dict[str, list[np.ndarray]] = {}
+        self._stream = None if suffix == ".npy" else path.open("w", encoding="utf-8", newline="")
+        self._csv = csv.writer(self._stream) if suffix == ".csv" and self._stream else None
+        self._header_written = False
+
+    def write(self, number: int, outputs: dict[str, np.ndarray]) -> None:
+        if self.suffix == ".npy":
+            # Collected per chunk as arrays; one row's worth is small and the chunks bound the count.
+            for name, value in outputs.items():
+                self._npy.setdefault(name, []).append(np.asarray(value))
+            return
+        assert self._stream is not None
+        if self._csv is not None:
+            flat = {name: np.asarray(value).ravel().tolist() for name, value in outputs.items()}
+            if not self._header_written:
+                names = ["row"] + [
+                    f"{n}_{i}" if len(v) > 1 else n for n, v in flat.items() for i in range(len(v))
+                ]
+                self._csv.writerow(names)
+                self._header_written = True
+            self._csv.writerow([number] + [x for v in flat.values() for x in v])
+            return
+        record = {
+            "row": number,
+            "outputs": {name: np.asarray(value).tolist() for name, value in outputs.items()},
+        }
+        self._stream.write(json.dumps(record) + "\n")
+
+    def close(self) -> None:
+        if self.suffix == ".npy":
+            with self.path.open("wb") as stream:
+                np.savez(stream, **{name: np.stack(values) for name, values in self._npy.items()})
+        elif self._stream is not None:
+            self._stream.close()
