@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     from maas.cli_models import add_models_commands
 
     add_models_commands(commands)
+
+    from maas.cli_batch import add_batch_commands
+
+    add_batch_commands(commands)
     return parser
 
 

@@ -83,25 +83,30 @@ def add_models_commands(commands: Any) -> None:
     history.set_defaults(run=_history)
 
 
-def _registry(args: argparse.Namespace) -> Registry:
+def aws_client(service: str, endpoint_url: str | None) -> Any:
+    """A boto3 client for AWS, or for the local stack when the endpoint is on this machine."""
     import boto3
 
-    from maas.registry import ArtifactStore, DynamoDBStore, Registry
-
-    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
     session = boto3.session.Session()
-    local = endpoint is not None and any(host in endpoint for host in ("127.0.0.1", "localhost"))
     options: dict[str, Any] = {"endpoint_url": endpoint}
-    if local:
+    if endpoint is not None and any(host in endpoint for host in ("127.0.0.1", "localhost")):
         # The local stack takes any credentials; a laptop may have none, or real ones to keep out of it.
         options.update(
             region_name=session.region_name or "us-east-1",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
-    dynamodb = session.client("dynamodb", **options)
-    s3 = session.client("s3", **options)
-    return Registry(DynamoDBStore(args.table, client=dynamodb), ArtifactStore(args.bucket, client=s3))
+    return session.client(service, **options)
+
+
+def _registry(args: argparse.Namespace) -> Registry:
+    from maas.registry import ArtifactStore, DynamoDBStore, Registry
+
+    return Registry(
+        DynamoDBStore(args.table, client=aws_client("dynamodb", args.endpoint_url)),
+        ArtifactStore(args.bucket, client=aws_client("s3", args.endpoint_url)),
+    )
 
 
 def _pairs(values: list[str], what: str) -> dict[str, str]:

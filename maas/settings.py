@@ -41,6 +41,12 @@ class PredictSettings(BaseModel):
     artifact_cache_dir: Path = Field(
         default=Path("/tmp/maas-artifacts"), description="Where downloaded artifacts are kept (Lambda: /tmp)."
     )
+    idempotency_table: str | None = Field(
+        default=None, description="DynamoDB table that makes each uploaded object processed once."
+    )
+    batch_chunk_rows: int = Field(
+        default=1024, ge=1, description="Rows predicted per call in batch inference."
+    )
     server_name: str = Field(default="maas", description="The name server metadata reports.")
     preload: list[str] = Field(
         default_factory=list, description="Models to load and warm at cold start (a JSON list)."

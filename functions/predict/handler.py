@@ -1,4 +1,5 @@
-"""Lambda entry point `handler.handler`: every OIP v2 route behind API Gateway HTTP API.
+"""Lambda entry point `handler.handler`: every OIP v2 route behind API Gateway HTTP API, and
+S3 upload notifications arriving through SQS (batch inference).
 
 The data plane is built once per container (module scope runs at cold start);
 models load once and stay cached for every later invocation.
@@ -6,6 +7,7 @@ models load once and stay cached for every later invocation.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -28,7 +30,17 @@ dataplane.preload(settings.preload)
 app = build_predict_app(dataplane, metrics)
 
 
+@cache
+def batch_handler() -> Any:
+    # Built on the first SQS event only: API-only functions never import the batch code.
+    from maas.batch.wiring import sqs_handler
+
+    return sqs_handler(dataplane, settings)
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "Records" in event:
+        return batch_handler()(event, context)  # type: ignore[no-any-return]
     return app.resolve(event, context)

@@ -21,6 +21,7 @@ from maas.errors import ConfigError
 from maas.local.aws import EmbeddedAws
 from maas.local.demo import ensure_demo_models
 from maas.local.gateway import LocalGateway, load_handler
+from maas.local.trigger import SqsTrigger
 from maas.runtimes import SUFFIXES
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = PROJECT_ROOT / "functions"
 REGISTRY_TABLE = "maas-registry"
 ARTIFACT_BUCKET = "maas-artifacts"
+IDEMPOTENCY_TABLE = "maas-idempotency"
+BATCH_QUEUE = "maas-batch"
 REGION = "us-east-1"
 
 
@@ -63,6 +66,37 @@ def create_registry(table: str = REGISTRY_TABLE, bucket: str = ARTIFACT_BUCKET) 
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=bucket)
     return Registry(DynamoDBStore(table, client=dynamodb), ArtifactStore(bucket, client=s3), user="maas-dev")
+
+
+def create_batch_wiring(bucket: str = ARTIFACT_BUCKET) -> str:
+    """What the CDK app's BatchTrigger makes: a queue with a dead-letter queue, uploads under
+    inputs/ notifying it, and the idempotency table. Returns the queue URL."""
+    import boto3
+
+    from maas.local.trigger import create_batch_queue
+
+    sqs = boto3.client("sqs")
+    # A short visibility timeout: locally a failed file is retried within seconds.
+    queue_url, queue_arn = create_batch_queue(sqs, BATCH_QUEUE, max_receives=3, visibility_timeout=5)
+    boto3.client("s3").put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "inputs/"}]}},
+                }
+            ]
+        },
+    )
+    boto3.client("dynamodb").create_table(
+        TableName=IDEMPOTENCY_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    return str(queue_url)
 
 
 def register_directory(registry: Registry, root: Path) -> list[str]:
@@ -108,8 +142,12 @@ def run_dev(
     endpoint = aws.start()
     try:
         use_embedded_aws(endpoint)
+        import boto3
+
         models = register_directory(create_registry(), model_dir)
+        queue_url = create_batch_wiring()
         os.environ.update(
+            MAAS_IDEMPOTENCY_TABLE=IDEMPOTENCY_TABLE,
             MAAS_REGISTRY_TABLE=REGISTRY_TABLE,
             MAAS_ARTIFACT_BUCKET=ARTIFACT_BUCKET,
             MAAS_ALIAS_TTL_SECONDS=str(alias_ttl),
@@ -121,7 +159,14 @@ def run_dev(
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         routes: dict[str, Any] = {prefix: load_handler(path) for prefix, path in handlers.items()}
         gateway = LocalGateway(host, port, routes)
-        return _serve(gateway, models, endpoint)
+        trigger = SqsTrigger(
+            boto3.client("sqs"), queue_url, lambda event: gateway.invoke_function("/", event)
+        )
+        trigger.start()
+        try:
+            return _serve(gateway, models, endpoint)
+        finally:
+            trigger.stop()
     finally:
         aws.stop()
 
@@ -140,6 +185,10 @@ def _serve(gateway: LocalGateway, models: list[str], endpoint: str) -> int:
     print(f"  OIP API:      curl {gateway.url}/v2/models/digits", flush=True)
     print(f"  registry API: curl {gateway.url}/registry/models", flush=True)
     print(f"  CLI:          export AWS_ENDPOINT_URL={endpoint}  (then: maas models list)", flush=True)
+    print(
+        "  batch:        maas batch submit rows.jsonl --model digits  (uploads to s3://maas-artifacts/inputs/)",
+        flush=True,
+    )
     stop.wait()
     gateway.shutdown()
     gateway.server_close()

@@ -82,15 +82,20 @@ class LocalGateway(ThreadingHTTPServer):
         )
         if route is None:
             return _json_response(404, {"message": "Not Found"})
-        prefix, handler = route
-        with self.locks[prefix]:
-            try:
-                result = handler(event, LocalLambdaContext())
-            except Exception:
-                # What API Gateway answers when the function itself fails.
-                logger.exception("the Lambda handler raised")
-                return _json_response(500, {"message": "Internal Server Error"})
+        try:
+            result = self.invoke_function(route[0], event)
+        except Exception:
+            # What API Gateway answers when the function itself fails.
+            logger.exception("the Lambda handler raised")
+            return _json_response(500, {"message": "Internal Server Error"})
         return http_response(result)
+
+    def invoke_function(self, prefix: str, event: dict[str, Any]) -> Any:
+        """Invoke the function routed at `prefix` directly, one invocation at a time per
+        function (the SQS trigger uses this too); its exceptions propagate."""
+        handler = dict(self.routes)[prefix]
+        with self.locks[prefix]:
+            return handler(event, LocalLambdaContext())
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

@@ -1,0 +1,91 @@
+"""S3 upload notifications arriving through SQS: one record per uploaded object, processed
+once, with partial batch responses so that one bad message does not fail its neighbours.
+
+A record whose file cannot be processed raises, which reports it as a failed item: SQS
+delivers it again and, after the queue's maximum receives, moves it to the dead-letter
+queue. Row-level problems are not failures: they go to the errors file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor as RecordProcessor
+from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
+
+from maas.batch.processor import split_key
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from maas.batch.processor import BatchProcessor
+
+logger = logging.getLogger(__name__)
+
+
+def s3_objects(body: str) -> list[dict[str, Any]]:
+    """The objects an S3 event notification names (none for S3's test event)."""
+    document = json.loads(body)
+    objects = []
+    for record in document.get("Records", []):
+        s3 = record["s3"]
+        objects.append(
+            {
+                "bucket": s3["bucket"]["name"],
+                # S3 URL-encodes keys in notifications, spaces as '+'.
+                "key": unquote_plus(s3["object"]["key"]),
+                "version_id": s3["object"].get("versionId"),
+                "etag": s3["object"].get("eTag", ""),
+            }
+        )
+    return objects
+
+
+class SqsBatchHandler:
+    """Processes the S3 objects named by an SQS event, each once if an idempotency table is set."""
+
+    def __init__(self, processor: BatchProcessor, idempotency_table: str | None = None) -> None:
+        self.processor = processor
+        self._process = self._once(idempotency_table) if idempotency_table else self._run
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return process_partial_response(  # type: ignore[return-value]
+            event=event,
+            record_handler=self._record,
+            processor=RecordProcessor(event_type=EventType.SQS),
+            context=context,
+        )
+
+    def _record(self, record: SQSRecord) -> None:
+        for job in s3_objects(record.body):
+            # The model version is part of the key: the same file run again after a
+            # promotion is a new job, not a repeat.
+            model, selector, _ = split_key(job["key"], self.processor.dataplane)
+            job["model_version"] = self.processor.dataplane.source.resolve(model, selector).version
+            self._process(job=job)
+
+    def _run(self, job: dict[str, Any]) -> dict[str, Any]:
+        return asdict(self.processor.process(job["bucket"], job["key"], job["version_id"]))
+
+    def _once(self, table: str) -> Callable[..., dict[str, Any]]:
+        # Keyed by bucket, key, object version (or ETag) and model version: a redelivered
+        # notification of the same object finds the first run's result and does nothing.
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
+        persistence = DynamoDBPersistenceLayer(table_name=table)
+        config = IdempotencyConfig(
+            event_key_jmespath="[bucket, key, version]", expires_after_seconds=7 * 24 * 3600
+        )
+        return idempotent_function(  # type: ignore[no-any-return]
+            self._run, data_keyword_argument="job", persistence_store=persistence, config=config
+        )
