@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_lambda as lambda_
 
-from maas.errors import ConfigError
 from maas_stack.api import InferenceApi
+from maas_stack.batch_trigger import BatchTrigger
 from maas_stack.bucket import ArtifactBucket
 from maas_stack.bundling import function_code, layer_code
 from maas_stack.lambda_model import LambdaModel, retention
@@ -26,12 +26,6 @@ REGISTRY_ARCHITECTURE = "arm64"
 class MaasStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: MaasConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        batch = [model.name for model in config.models if model.batch]
-        if batch:
-            # Refused rather than ignored: a user asking for batch must not get a stack without it.
-            raise ConfigError(
-                f"batch inference is not deployable yet (models: {', '.join(batch)}); set batch: false"
-            )
         registry = ModelRegistry(
             self,
             "ModelRegistry",
@@ -77,6 +71,15 @@ class MaasStack(Stack):
                 log_retention_days=config.log_retention_days,
             )
             model_functions[deployment.name] = model.alias
+            if deployment.batch:
+                BatchTrigger(
+                    self,
+                    f"Batch-{deployment.name}",
+                    model=deployment.name,
+                    function=model.function,
+                    bucket=artifacts.bucket,
+                    timeout=Duration.seconds(deployment.timeout_seconds),
+                )
 
         registry_layer, registry_python = layer_for("registry", REGISTRY_ARCHITECTURE)
         registry_service = RegistryService(

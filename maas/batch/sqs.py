@@ -52,9 +52,13 @@ class SqsBatchHandler:
 
     def __init__(self, processor: BatchProcessor, idempotency_table: str | None = None) -> None:
         self.processor = processor
+        self._idempotency: Any = None
         self._process = self._once(idempotency_table) if idempotency_table else self._run
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if self._idempotency is not None:
+            # Lets an in-progress record expire with the invocation that took it.
+            self._idempotency.register_lambda_context(context)
         return process_partial_response(  # type: ignore[return-value]
             event=event,
             record_handler=self._record,
@@ -86,6 +90,7 @@ class SqsBatchHandler:
         config = IdempotencyConfig(
             event_key_jmespath="[bucket, key, version]", expires_after_seconds=7 * 24 * 3600
         )
+        self._idempotency = config
         return idempotent_function(  # type: ignore[no-any-return]
             self._run, data_keyword_argument="job", persistence_store=persistence, config=config
         )

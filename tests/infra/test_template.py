@@ -199,13 +199,55 @@ def test_jwt_auth_puts_a_jwt_authorizer_on_every_route(tmp_path: Path) -> None:
     )
 
 
-def test_batch_models_are_refused_until_batch_inference_ships(tmp_path: Path) -> None:
-    from maas.errors import ConfigError
-
+def test_batch_models_get_a_queue_with_dead_letters_an_alarm_and_idempotency(tmp_path: Path) -> None:
     config = tmp_path / "maas.yaml"
-    config.write_text("models: [{name: digits, runtime: onnx, batch: true}]\n")
-    with pytest.raises(ConfigError, match="batch inference is not deployable yet"):
-        synth(config, tmp_path / "out")
+    config.write_text(
+        "stack_name: maas-batch\nmodels: [{name: digits, runtime: onnx, batch: true, timeout_seconds: 60}]\n"
+    )
+    template = Template.from_stack(synth(config, tmp_path / "out"))
+    template.resource_count_is("AWS::SQS::Queue", 2)
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "VisibilityTimeout": 360,
+            "RedrivePolicy": {"deadLetterTargetArn": Match.any_value(), "maxReceiveCount": 3},
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {"BatchSize": 10, "FunctionResponseTypes": ["ReportBatchItemFailures"]},
+    )
+    template.has_resource_properties(
+        "Custom::S3BucketNotifications",
+        {
+            "NotificationConfiguration": {
+                "QueueConfigurations": [
+                    Match.object_like(
+                        {
+                            "Events": ["s3:ObjectCreated:*"],
+                            "Filter": {
+                                "Key": {"FilterRules": [{"Name": "prefix", "Value": "inputs/digits/"}]}
+                            },
+                        }
+                    )
+                ]
+            }
+        },
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {"Environment": {"Variables": Match.object_like({"MAAS_IDEMPOTENCY_TABLE": Match.any_value()})}},
+    )
+    writes = [s for s in statements(template) if s["Action"] == "s3:PutObject"]
+    assert any("/outputs/digits/*" in json.dumps(s["Resource"]) for s in writes)
 
 
 def test_npx_cdk_synth_works_offline_from_the_repository(tmp_path: Path) -> None:
