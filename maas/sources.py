@@ -31,6 +31,7 @@ class ModelRef:
     version: str
     framework: str
     cache_key: str
+    target: str = "lambda"
 
 
 class ModelSource(ABC):

@@ -79,6 +79,11 @@ class BatchProcessor:
         model, selector, relative = split_key(key, self.dataplane)
         suffix = format_of(key)
         ref = self.dataplane.source.resolve(model, selector)
+        if ref.target != "lambda":
+            raise InvalidInput(
+                f"model '{model}' version {ref.version} targets {ref.target}; batch files for SageMaker "
+                "endpoints are not supported yet, register a Lambda version to run this file"
+            )
         runtime = self.dataplane.runtime(ref)
         prefix = f"{model}/{selector}/" if selector else f"{model}/"
         output_key = OUTPUTS + prefix + (relative[: -len(suffix)] + ".npz" if suffix == ".npy" else relative)

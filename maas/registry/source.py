@@ -59,7 +59,13 @@ class RegistrySource(ModelSource):
         record = self._record(name, number)
         if record.status is not VersionStatus.ACTIVE:
             raise ModelNotFound(name, str(number), why="is retired and no longer served")
-        return ModelRef(name=name, version=str(number), framework=record.framework, cache_key=record.sha256)
+        return ModelRef(
+            name=name,
+            version=str(number),
+            framework=record.framework,
+            cache_key=record.sha256,
+            target=record.target.value,
+        )
 
     def versions(self, name: str) -> list[str]:
         page = self.registry.versions(name, limit=100)

@@ -168,6 +168,17 @@ def test_a_file_that_cannot_be_processed_says_why(
         batch.process(dynamo_registry.artifacts.bucket, key)
 
 
+def test_a_sagemaker_model_is_refused_with_a_clear_error(
+    batch: BatchProcessor, dynamo_registry: Registry, artifacts: dict[str, Path]
+) -> None:
+    dynamo_registry.register("large", artifacts["sum"], target="sagemaker")
+    dynamo_registry.promote("large", "prod", 1)
+    with pytest.raises(
+        InvalidInput, match="targets sagemaker; batch files for SageMaker endpoints are not supported yet"
+    ):
+        batch.process(dynamo_registry.artifacts.bucket, "inputs/large/x.jsonl")
+
+
 MEMORY_PROBE = """
 import json, os, resource, sys
 import boto3
