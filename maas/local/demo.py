@@ -10,18 +10,14 @@ Both take the raw 0-16 pixel values as FP32 `input` [-1, 64] and return FP32
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from maas.errors import ConfigError
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +89,9 @@ def build_digits_onnx(path: Path, *, quantize: bool = True) -> float:
         float_path.write_bytes(onnx_model.SerializeToString())
         staged = Path(scratch) / "model.onnx"
         if quantize:
-            # The quantizer logs advice on the root logger; it is not for our users.
-            with _quiet_root_logger():
+            from maas.optimize.quantize import quiet_quantizer
+
+            with quiet_quantizer():
                 quantize_dynamic(float_path, staged, weight_type=QuantType.QInt8)
         else:
             float_path.replace(staged)
@@ -104,17 +101,6 @@ def build_digits_onnx(path: Path, *, quantize: bool = True) -> float:
         staged.replace(path)
     logger.info("wrote %s (accuracy %.3f on %d held-out digits)", path, accuracy, len(test_y))
     return accuracy
-
-
-@contextlib.contextmanager
-def _quiet_root_logger() -> Iterator[None]:
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
 
 
 def _float_tensor_type() -> type:

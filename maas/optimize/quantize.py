@@ -166,7 +166,7 @@ def _transform(
     target = scratch / "model.onnx"
     if mode is Mode.GRAPH:
         return _graph_optimized(source, target)
-    with _quiet_quantizer():
+    with quiet_quantizer():
         if mode is Mode.DYNAMIC:
             quantize_dynamic(source, target, weight_type=QuantType.QInt8)
             return target
@@ -225,7 +225,7 @@ def _to_ort_format(source: Path, target: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _quiet_quantizer() -> Iterator[Any]:
+def quiet_quantizer() -> Iterator[Any]:
     # The quantizer logs advice on the root logger at INFO and WARNING; it is not for our users.
     root = logging.getLogger()
     level = root.level

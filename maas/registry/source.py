@@ -7,7 +7,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from maas.errors import ModelNotFound
 from maas.registry.models import VersionStatus
@@ -15,9 +15,14 @@ from maas.runtimes import load_runtime
 from maas.sources import ModelRef, ModelSource, check_name
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from maas.registry.models import Alias, ModelVersion
     from maas.registry.service import Registry
     from maas.runtimes import Runtime
+
+
+T = TypeVar("T")
 
 
 class RegistrySource(ModelSource):
@@ -80,17 +85,11 @@ class RegistrySource(ModelSource):
         return True
 
     def _alias(self, name: str, alias: str) -> Alias:
-        now = time.monotonic()
-        cached = self._aliases.get((name, alias))
-        if cached is not None and now - cached[1] < self.ttl:
-            return cached[0]
-        found = self.registry.store.get_alias(name, alias)
+        found = self._fresh(self._aliases, (name, alias), lambda: self.registry.store.get_alias(name, alias))
         if found is None:
             if self.registry.store.head(name) is None:
                 raise ModelNotFound(name)
             raise ModelNotFound(name, alias=alias)
-        with self._lock:
-            self._aliases[(name, alias)] = (found, now)
         return found
 
     def _pick(self, alias: Alias) -> int:
@@ -101,13 +100,21 @@ class RegistrySource(ModelSource):
             return self._chooser.choices(versions, weights=[alias.weights[v] for v in versions])[0]
 
     def _record(self, name: str, version: int) -> ModelVersion:
-        now = time.monotonic()
-        cached = self._records.get((name, version))
-        if cached is not None and now - cached[1] < self.ttl:
-            return cached[0]
-        record = self.registry.store.get_version(name, version)
+        record = self._fresh(
+            self._records, (name, version), lambda: self.registry.store.get_version(name, version)
+        )
         if record is None:
             raise ModelNotFound(name, str(version))
-        with self._lock:
-            self._records[(name, version)] = (record, now)
         return record
+
+    def _fresh(self, cache: dict[Any, tuple[Any, float]], key: Any, read: Callable[[], T | None]) -> T | None:
+        """`cache[key]` if it was read less than `ttl` seconds ago, else `read()` (cached if found)."""
+        now = time.monotonic()
+        cached = cache.get(key)
+        if cached is not None and now - cached[1] < self.ttl:
+            return cast("T", cached[0])
+        value = read()
+        if value is not None:
+            with self._lock:
+                cache[key] = (value, now)
+        return value
