@@ -31,6 +31,8 @@ from maas.protocol import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
     from maas.runtimes import Runtime, Signature, TensorSpec
@@ -48,6 +50,7 @@ class InferenceResult:
 
     response: InferenceResponse
     binary: list[bytes] = field(default_factory=list)
+    inference_ms: float = 0.0  # time inside the runtime alone
 
 
 @dataclass
@@ -69,8 +72,10 @@ class DataPlane:
         *,
         server_name: str = "maas",
         retry_after: float = 5.0,
+        on_load: Callable[[ModelRef, float], None] | None = None,
     ) -> None:
         self.source = source
+        self.on_load = on_load
         self.server_name = server_name
         self.retry_after = retry_after
         self._loaded: dict[str, Runtime | _LoadFailure] = {}
@@ -115,11 +120,13 @@ class DataPlane:
         runtime = self.runtime(ref)
         arrays = _checked_inputs(request, binary, runtime.signature)
         wanted = _requested_outputs(request, runtime.signature)
+        started = time.perf_counter()
         outputs = runtime.predict(arrays)
+        inference_ms = (time.perf_counter() - started) * 1000
         response = InferenceResponse.model_construct(
             model_name=ref.name, model_version=ref.version, id=request.id, parameters=None, outputs=[]
         )
-        result = InferenceResult(response=response)
+        result = InferenceResult(response=response, inference_ms=inference_ms)
         for output_name in wanted:
             output, raw = encode_tensor(
                 output_name, outputs[output_name], binary=output_as_binary(request, output_name)
@@ -169,12 +176,10 @@ class DataPlane:
         except ArtifactError as error:
             logger.error("model %s version %s failed to load: %s", ref.name, ref.version, error.message)
             return _LoadFailure(error=error, at=time.monotonic())
-        logger.info(
-            "loaded model %s version %s in %.1f ms",
-            ref.name,
-            ref.version,
-            (time.perf_counter() - started) * 1000,
-        )
+        seconds = time.perf_counter() - started
+        logger.info("loaded model %s version %s in %.1f ms", ref.name, ref.version, seconds * 1000)
+        if self.on_load is not None:
+            self.on_load(ref, seconds)
         return runtime
 
     def _lock_for(self, key: str) -> threading.Lock:

@@ -10,21 +10,19 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import time
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 
 from maas.errors import InvalidInput, MaasError
+from maas.metrics.emf import install_request_metrics, served
 from maas.protocol import HEADER_LENGTH, InferenceRequest, split_body
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
-    from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
     from maas.dataplane import DataPlane, InferenceResult
 
@@ -39,7 +37,7 @@ def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> A
     app = APIGatewayHttpResolver()
 
     if metrics is not None:
-        count_requests(app, metrics)
+        install_request_metrics(app, metrics)
 
     @app.get("/v2/health/live")
     def server_live() -> Response[str]:
@@ -79,7 +77,6 @@ def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> A
         return _infer(name, version)
 
     def _infer(name: str, version: str | None) -> Response[bytes | str]:
-        started = time.perf_counter()
         event = app.current_event
         headers = {key.lower(): value for key, value in (event.headers or {}).items()}
         # An unknown model is a 404 whatever the body holds, as in Triton.
@@ -89,23 +86,11 @@ def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> A
         )
         result = dataplane.infer(name, parse_request(header), version, tail)
         if metrics is not None:
-            metrics.add_metric(
-                "InferenceLatency", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1000
-            )
+            served(name, result.response.model_version or "", result.inference_ms)
         return render_result(result)
 
     install_error_handlers(app, "OIP")
     return app
-
-
-def count_requests(app: APIGatewayHttpResolver, metrics: Metrics) -> None:
-    """Publish a `Requests` count on every invocation, so no request flushes an empty metric set."""
-
-    def count_request(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
-        metrics.add_metric("Requests", MetricUnit.Count, 1)
-        return next_middleware(app)
-
-    app.use(middlewares=[count_request])
 
 
 def install_error_handlers(app: APIGatewayHttpResolver, api_name: str) -> None:

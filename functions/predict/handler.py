@@ -15,6 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from maas.dataplane import DataPlane
+from maas.metrics import emf
 from maas.rest import build_predict_app
 from maas.settings import PredictSettings
 from maas.sources import source_from_settings
@@ -24,7 +25,10 @@ metrics = Metrics(namespace="MaaS", service="predict")
 
 settings = PredictSettings.from_environment()
 dataplane = DataPlane(
-    source_from_settings(settings), server_name=settings.server_name, retry_after=settings.load_retry_seconds
+    source_from_settings(settings),
+    server_name=settings.server_name,
+    retry_after=settings.load_retry_seconds,
+    on_load=lambda ref, seconds: emf.model_loaded(ref.name, ref.version, seconds),
 )
 dataplane.preload(settings.preload)
 app = build_predict_app(dataplane, metrics)

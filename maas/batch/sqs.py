@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor as RecordProces
 from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 
 from maas.batch.processor import split_key
+from maas.metrics.emf import batch_done
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -75,7 +76,9 @@ class SqsBatchHandler:
             self._process(job=job)
 
     def _run(self, job: dict[str, Any]) -> dict[str, Any]:
-        return asdict(self.processor.process(job["bucket"], job["key"], job["version_id"]))
+        manifest = self.processor.process(job["bucket"], job["key"], job["version_id"])
+        batch_done(manifest.model, manifest.rows_in, manifest.rows_failed)
+        return asdict(manifest)
 
     def _once(self, table: str) -> Callable[..., dict[str, Any]]:
         # Keyed by bucket, key, object version (or ETag) and model version: a redelivered

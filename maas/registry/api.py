@@ -12,8 +12,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from maas.errors import InvalidInput
+from maas.metrics.emf import install_request_metrics
 from maas.registry.models import Target
-from maas.rest import JSON, count_requests, install_error_handlers, raw_body
+from maas.rest import JSON, install_error_handlers, raw_body
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
@@ -49,7 +50,7 @@ class RollbackRequest(BaseModel):
 def build_registry_app(registry: Registry, metrics: Metrics | None = None) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver()
     if metrics is not None:
-        count_requests(app, metrics)
+        install_request_metrics(app, metrics)
 
     def body(model: type[Body]) -> Body:
         event = app.current_event

@@ -1,0 +1,1 @@
+"""Metrics: EMF emission from the functions (CloudWatch -> Prometheus export comes next)."""
