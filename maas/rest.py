@@ -86,7 +86,7 @@ def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> A
         )
         result = dataplane.infer(name, parse_request(header), version, tail)
         if metrics is not None:
-            served(name, result.response.model_version or "", result.inference_ms)
+            served(metrics, name, result.response.model_version or "", result.inference_ms)
         return render_result(result)
 
     install_error_handlers(app, "OIP")

@@ -7,7 +7,7 @@ so random paths cannot mint series) and `model` + `version` for the per-version 
 |---|---|---|
 | Requests, Errors4xx, Errors5xx | Count | model |
 | EndToEndLatency | Milliseconds | model |
-| InferenceLatency, Served (one per request: the canary arm that answered) | Milliseconds, Count | model, version |
+| InferenceLatency, Served (the canary arm that answered) | Milliseconds, Count | model; model, version |
 | ModelLoadTime | Milliseconds | model, version |
 | BatchRows, BatchRowsFailed | Count | model |
 | ColdStart | Count | function_name, service (Powertools) |
@@ -70,9 +70,12 @@ def per_version(name: str, value: float, unit: MetricUnit, *, model: str, versio
         metric.add_dimension("version", version)
 
 
-def served(model: str, version: str, inference_ms: float) -> None:
-    per_version("InferenceLatency", inference_ms, MetricUnit.Milliseconds, model=model, version=version)
-    per_version("Served", 1, MetricUnit.Count, model=model, version=version)
+def served(metrics: Metrics, model: str, version: str, inference_ms: float) -> None:
+    """The version that answered and its runtime time, in the request's own EMF record: a
+    second dimension set (model, version) rather than an extra record per request."""
+    metrics.add_dimensions(model=model, version=version)
+    metrics.add_metric("InferenceLatency", MetricUnit.Milliseconds, inference_ms)
+    metrics.add_metric("Served", MetricUnit.Count, 1)
 
 
 def model_loaded(model: str, version: str, seconds: float) -> None:
