@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: dev test setup lint typecheck bench synth layers clean
+.PHONY: dev test setup lint typecheck bench synth layers clean prometheus
 
 setup: $(STAMP) node_modules/.installed layers/build/.built
 
@@ -25,14 +25,19 @@ node_modules/.installed: package.json package-lock.json
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[onnx,tflite,demo,local,infra,dev]'
+	$(BIN)/pip install --quiet -e '.[onnx,tflite,demo,local,infra,exporter,dev]'
 	touch $(STAMP)
 
 dev: setup
 	$(BIN)/maas dev --host $(HOST) --port $(PORT)
 
-test: setup lint typecheck
+test: setup lint typecheck prometheus
 	$(BIN)/python -m pytest
+
+# A real Prometheus for the exporter's integration test (Debian's package).
+prometheus:
+	@command -v prometheus >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
 
 lint: setup
 	$(BIN)/ruff check maas functions infra layers tests bench examples

@@ -71,6 +71,27 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--ort", action="store_true", help="write ONNX Runtime's ORT format")
     optimize.set_defaults(run=_optimize)
 
+    exporter = commands.add_parser("exporter", help="CloudWatch metrics for Prometheus")
+    exporter_actions = exporter.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = exporter_actions.add_parser("serve", help="serve /metrics for a Prometheus next to it")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=9106)
+    serve.add_argument("--namespace", action="append", help="CloudWatch namespace (default: MaaS)")
+    serve.add_argument(
+        "--stat",
+        action="append",
+        help="statistic: Sum, Average, Maximum, p99... (default: Sum, Average, Maximum)",
+    )
+    serve.add_argument("--period", type=int, default=60, help="seconds per datapoint (default: %(default)s)")
+    serve.add_argument(
+        "--delay", type=int, default=60, help="seconds CloudWatch lags behind (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--interval", type=float, default=60, help="read CloudWatch at most this often (default: %(default)s)"
+    )
+    serve.add_argument("--endpoint-url", default=None)
+    serve.set_defaults(run=_exporter_serve)
+
     from maas.cli_models import add_models_commands
 
     add_models_commands(commands)
@@ -117,6 +138,39 @@ def _optimize(args: argparse.Namespace) -> int:
     )
     print(report.table())
     print(f"wrote {args.output}")
+    return 0
+
+
+def _exporter_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from prometheus_client import start_http_server
+    from prometheus_client.core import CollectorRegistry
+
+    from maas.cli_models import aws_client
+    from maas.metrics.exporter import CloudWatchCollector
+
+    registry = CollectorRegistry()
+    registry.register(
+        CloudWatchCollector(
+            aws_client("cloudwatch", args.endpoint_url),
+            namespaces=tuple(args.namespace or ["MaaS"]),
+            stats=tuple(args.stat or ["Sum", "Average", "Maximum"]),
+            period=args.period,
+            delay=args.delay,
+            interval=args.interval,
+        )
+    )
+    server, thread = start_http_server(args.port, addr=args.host, registry=registry)
+    print(f"maas exporter: serving http://{args.host}:{args.port}/metrics", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    server.shutdown()
+    thread.join(timeout=5)
+    print("maas exporter: stopped", flush=True)
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,23 @@ os.environ.update(
 )
 
 from maas.dataplane import DataPlane
+from maas.local.aws import EmbeddedAws
 from maas.local.demo import ensure_demo_models
 from maas.sources import DirectorySource
 from tests import fakes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PREDICT_HANDLER = REPO_ROOT / "functions" / "predict" / "handler.py"
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint() -> Iterator[str]:
+    """maas's embedded AWS (moto's server) on a free loopback port, stopped at the end of the session."""
+    aws = EmbeddedAws()
+    try:
+        yield aws.start()
+    finally:
+        aws.stop()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +10,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from maas.local.aws import EmbeddedAws
 from maas.registry import ArtifactStore, DynamoDBStore, InMemoryStore, Registry, table_definition
-
-
-@pytest.fixture(scope="session")
-def aws_endpoint() -> Iterator[str]:
-    """maas's embedded AWS (moto's server) on a free loopback port, stopped at the end of the session."""
-    aws = EmbeddedAws()
-    try:
-        yield aws.start()
-    finally:
-        aws.stop()
 
 
 def aws_client(service: str, endpoint: str) -> Any:
