@@ -57,6 +57,14 @@ class RegistryConfig(_Strict):
     replica_regions: list[str] = Field(default_factory=list)
 
 
+class MonitoringConfig(_Strict):
+    alarm_email: str | None = Field(default=None, description="subscribed to the alarm topic (optional)")
+    latency_p99_ms: float = Field(
+        default=1000, gt=0, description="alarm when a model's p99 inference latency passes it"
+    )
+    error_rate_percent: float = Field(default=5, gt=0, le=100, description="alarm on the API's 5xx rate")
+
+
 class ModelDeployment(_Strict):
     name: str
     alias: str = "prod"
@@ -90,6 +98,7 @@ class MaasConfig(_Strict):
     api: ApiConfig = Field(default_factory=ApiConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     log_retention_days: int = Field(default=30, ge=1)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     models: list[ModelDeployment] = Field(min_length=1)
 
     @field_validator("models")
@@ -150,6 +159,11 @@ registry:
   replica_regions: []       # e.g. [eu-west-1] for a global table
 
 log_retention_days: 30
+
+monitoring:
+  # alarm_email: oncall@example.com   # subscribed to the alarms' SNS topic
+  latency_p99_ms: 1000      # alarm when a model's p99 inference latency passes this
+  error_rate_percent: 5     # alarm when more than this share of API requests are 5xx
 
 models:                     # required: one prediction function per entry
   - name: digits            # required: the registry name clients use

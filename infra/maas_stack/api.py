@@ -93,3 +93,11 @@ class InferenceApi(Construct):
             self.api.add_routes(path=f"/v2/models/{name}/{{proxy+}}", methods=[GET, POST], integration=model)
         registry = integrations.HttpLambdaIntegration("Registry", registry_function)
         self.api.add_routes(path="/registry/{proxy+}", methods=[apigw.HttpMethod.ANY], integration=registry)
+
+    def add_metrics_route(self, function: lambda_.IFunction) -> None:
+        """`GET /metrics` for Prometheus, behind the same authorizer as every other route."""
+        self.api.add_routes(
+            path="/metrics",
+            methods=[GET],
+            integration=integrations.HttpLambdaIntegration("Metrics", function),
+        )

@@ -12,6 +12,7 @@ from maas_stack.batch_trigger import BatchTrigger
 from maas_stack.bucket import ArtifactBucket
 from maas_stack.bundling import function_code, layer_code
 from maas_stack.lambda_model import LambdaModel, retention
+from maas_stack.monitoring import Monitoring
 from maas_stack.registry import ModelRegistry
 from maas_stack.registry_function import RegistryService
 
@@ -57,6 +58,8 @@ class MaasStack(Stack):
 
         predict_code = function_code("predict")
         model_functions: dict[str, lambda_.IFunction] = {}
+        functions: dict[str, lambda_.Function] = {}
+        batch_alarms = []
         for deployment in config.models:
             layer, python = layer_for(deployment.runtime.value, deployment.architecture.value)
             model = LambdaModel(
@@ -71,8 +74,9 @@ class MaasStack(Stack):
                 log_retention_days=config.log_retention_days,
             )
             model_functions[deployment.name] = model.alias
+            functions[deployment.name] = model.function
             if deployment.batch:
-                BatchTrigger(
+                trigger = BatchTrigger(
                     self,
                     f"Batch-{deployment.name}",
                     model=deployment.name,
@@ -80,6 +84,7 @@ class MaasStack(Stack):
                     bucket=artifacts.bucket,
                     timeout=Duration.seconds(deployment.timeout_seconds),
                 )
+                batch_alarms.append(trigger.alarm)
 
         registry_layer, registry_python = layer_for("registry", REGISTRY_ARCHITECTURE)
         registry_service = RegistryService(
@@ -101,6 +106,21 @@ class MaasStack(Stack):
             registry_function=registry_service.function,
             log_retention=log_retention,
         )
+        monitoring = Monitoring(
+            self,
+            "Monitoring",
+            config=config.monitoring,
+            api=api.api,
+            model_functions=functions,
+            extra_alarms=batch_alarms,
+            code=function_code("metrics"),
+            layer=registry_layer,
+            python_runtime=registry_python,
+            architecture=REGISTRY_ARCHITECTURE,
+            log_retention=log_retention,
+        )
+        api.add_metrics_route(monitoring.exporter)
+        CfnOutput(self, "AlarmTopic", value=monitoring.topic.topic_arn, description="SNS topic of the alarms")
         CfnOutput(self, "ApiUrl", value=api.api.api_endpoint, description="OIP v2 and registry API")
         CfnOutput(self, "RegistryTable", value=registry.table.table_name, description="MAAS_REGISTRY_TABLE")
         CfnOutput(

@@ -65,10 +65,13 @@ class CloudWatchCollector(Collector):
         delay: int = 60,
         interval: float = 60.0,
         max_backoff: float = 600.0,
+        dimension_filters: dict[str, dict[str, list[str]]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.namespaces = namespaces
+        # e.g. {"AWS/Lambda": {"FunctionName": ["maas-digits", ...]}}: only the deployment's resources.
+        self.dimension_filters = dimension_filters or {}
         self.stats = stats
         self.period = period
         self.delay = delay
@@ -135,15 +138,25 @@ class CloudWatchCollector(Collector):
     def discover(self) -> list[Series]:
         """Every (metric, dimensions) of the namespaces, once per statistic."""
         series: dict[Series, None] = {}  # ordered and without repeats: ListMetrics may list one twice
-        for namespace in self.namespaces:
+        for namespace, listing in self._listings():
             paginator = self.client.get_paginator("list_metrics")
-            for page in paginator.paginate(Namespace=namespace):
+            for page in paginator.paginate(**listing):
                 self.calls["ListMetrics"] += 1
                 for metric in page.get("Metrics", []):
                     dimensions = tuple(sorted((d["Name"], d["Value"]) for d in metric.get("Dimensions", [])))
                     for stat in self.stats:
                         series[Series(namespace, metric["MetricName"], dimensions, stat)] = None
         return list(series)
+
+    def _listings(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for namespace in self.namespaces:
+            filters = self.dimension_filters.get(namespace)
+            if not filters:
+                yield namespace, {"Namespace": namespace}
+                continue
+            for name, values in filters.items():
+                for value in values:
+                    yield namespace, {"Namespace": namespace, "Dimensions": [{"Name": name, "Value": value}]}
 
     def _read(self) -> dict[Series, float]:
         wanted = self.discover()

@@ -33,12 +33,13 @@ def statements(template: Template) -> list[dict[str, Any]]:
 
 def test_no_route_is_anonymous(template: Template) -> None:
     routes = resources(template, "AWS::ApiGatewayV2::Route")
-    # Server routes; per model GET metadata, GET and POST below it; the registry.
-    assert len(routes) == 3 + 3 * len(MODELS) + 1
+    # Server routes; per model GET metadata, GET and POST below it; the registry; /metrics.
+    assert len(routes) == 3 + 3 * len(MODELS) + 1 + 1
     assert {route["Properties"]["AuthorizationType"] for route in routes} == {"AWS_IAM"}
     keys = {route["Properties"]["RouteKey"] for route in routes}
     assert "POST /v2/models/digits/{proxy+}" in keys
     assert "ANY /registry/{proxy+}" in keys
+    assert "GET /metrics" in keys
     assert not any(key.startswith("$default") for key in keys)
 
 
@@ -103,9 +104,14 @@ def test_the_registry_table_has_pitr_encryption_and_deletion_protection(template
     )
 
 
+# CloudWatch's read APIs accept no resource-level permissions; nothing else may use '*'.
+UNSCOPABLE = {"cloudwatch:GetMetricData", "cloudwatch:ListMetrics"}
+
+
 def test_iam_statements_name_their_resources(template: Template) -> None:
     for statement in statements(template):
-        assert statement["Resource"] != "*", statement
+        if statement["Resource"] == "*":
+            assert set(statement["Action"]) <= UNSCOPABLE, statement
         assert "*" not in statement["Action"] and statement["Action"] != "*", statement
 
 
@@ -130,7 +136,7 @@ def test_each_model_reads_only_its_own_registry_items_and_artifacts(template: Te
 
 def test_each_model_function_has_its_layer_alias_memory_and_environment(template: Template) -> None:
     functions = [f["Properties"] for f in resources(template, "AWS::Lambda::Function")]
-    assert len(functions) == len(MODELS) + 1  # plus the registry function
+    assert len(functions) == len(MODELS) + 2  # plus the registry and metrics functions
     for name in MODELS:
         (function,) = [
             f for f in functions if f["Environment"]["Variables"].get("MAAS_PRELOAD") == json.dumps([name])
@@ -147,6 +153,28 @@ def test_each_model_function_has_its_layer_alias_memory_and_environment(template
     # One layer per runtime and architecture in use, plus the registry's.
     template.resource_count_is("AWS::Lambda::LayerVersion", 3)
     template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
+
+
+def test_alarms_notify_an_encrypted_topic_and_a_dashboard_shows_each_model(template: Template) -> None:
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    # The API's 5xx rate, and per model its p99 latency and its throttles.
+    assert len(alarms) == 1 + 2 * len(MODELS)
+    assert all(alarm["Properties"]["AlarmActions"] for alarm in alarms)
+    p99 = [a for a in alarms if a["Properties"].get("ExtendedStatistic") == "p99"]
+    assert {a["Properties"]["Dimensions"][0]["Value"] for a in p99} == set(MODELS)
+    assert all(a["Properties"]["Threshold"] == 1000 for a in p99)
+    template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Environment": {
+                "Variables": Match.object_like(
+                    {"MAAS_EXPORTER_NAMESPACES": '["MaaS", "AWS/Lambda", "AWS/ApiGateway"]'}
+                )
+            }
+        },
+    )
 
 
 def test_cdk_nag_ran_and_reports_nothing_unacknowledged(stack: Stack, cdk_out: Path) -> None:

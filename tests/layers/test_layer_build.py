@@ -148,3 +148,27 @@ def test_every_function_with_its_layer_fits_lambda_and_layers_are_trimmed(
         assert not (layer / "boto3").exists()
         assert not (layer / "botocore").exists()
         assert builder.directory_size(layer) < builder.LAMBDA_LIMIT
+
+
+def test_trim_drops_caches_stubs_package_tests_and_what_lambda_provides(tmp_path: Path) -> None:
+    # No layer today pulls in boto3, so the real builds cannot show that trimming removes it.
+    kept = ["pkg/__init__.py", "pkg/testing/util.py", "tests/conftest.py", "pkg-1.0.dist-info/WHEEL"]
+    dropped = [
+        "pkg/__pycache__/mod.cpython-312.pyc",
+        "pkg/stale.pyc",
+        "pkg/mod.pyi",
+        "pkg/tests/test_mod.py",
+        "pkg/sub/test/data.bin",
+        "boto3/__init__.py",
+        "boto3-1.35.0.dist-info/WHEEL",
+        "botocore/__init__.py",
+        "s3transfer-0.10.0.dist-info/RECORD",
+    ]
+    for name in kept + dropped:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    builder.trim(tmp_path)
+    assert [name for name in kept if not (tmp_path / name).exists()] == []
+    assert [name for name in dropped if (tmp_path / name).exists()] == []
+    for gone in ("pkg/__pycache__", "pkg/tests", "pkg/sub/test", "boto3", "botocore"):
+        assert not (tmp_path / gone).exists(), gone

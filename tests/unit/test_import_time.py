@@ -17,7 +17,7 @@ IMPORT_HANDLER = f"import sys; sys.path.insert(0, {str(FUNCTION_DIR)!r}); import
 IMPORT_RUNTIME = "import numpy, onnxruntime"
 # Generous: a regression this guards against (an eager boto3, moto or scikit-learn import)
 # adds 100 ms and more; noise between runs on a shared machine is far smaller than that.
-MAX_RATIO = 2.5
+MAX_RATIO = 3.0
 
 
 def environment(tmp_path: Path) -> dict[str, str]:
@@ -53,7 +53,7 @@ def test_the_handler_imports_nothing_the_first_request_does_not_need(tmp_path: P
     assert loaded.isdisjoint(unwanted), sorted(loaded & unwanted)
 
 
-def fastest_import_seconds(codes: list[str], env: dict[str, str], runs: int = 7) -> list[float]:
+def fastest_import_seconds(codes: list[str], env: dict[str, str], runs: int = 9) -> list[float]:
     """The fastest of `runs` fresh-process runs of each snippet, interleaved: noise from a
     busy machine only ever adds time, so the minimum is the stable figure."""
     best = [float("inf")] * len(codes)
