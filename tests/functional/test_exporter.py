@@ -139,3 +139,27 @@ def test_throttling_serves_the_last_values_and_backs_off(cloudwatch: tuple[Any, 
 )
 def test_names_are_snake_cased_like_yace(name: str, expected: str) -> None:
     assert snake(name.replace("/", "_")) == expected
+
+
+def test_the_metrics_route_serves_prometheus_text_through_the_lambda_handler(
+    cloudwatch: tuple[Any, Counter[str]], aws_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maas.local.context import LocalLambdaContext
+    from maas.local.events import http_api_event, http_response
+    from maas.local.gateway import load_handler_module
+    from tests.conftest import REPO_ROOT
+
+    client, _ = cloudwatch
+    put(client, "MaaS/Route", "Requests", {"model": "digits"}, [2.0])
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
+    monkeypatch.setenv("MAAS_EXPORTER_NAMESPACES", '["MaaS/Route"]')
+    monkeypatch.setenv("MAAS_EXPORTER_DELAY", "-60")
+    monkeypatch.setenv("MAAS_EXPORTER_STATS", '["Sum"]')  # moto cannot compute percentiles
+    module = load_handler_module(REPO_ROOT / "functions" / "metrics" / "handler.py")
+    event = http_api_event(method="GET", target="/metrics", headers={}, body=b"")
+    response = http_response(module.handler(event, LocalLambdaContext()))
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(response.body.decode())}
+    (sample,) = families["maas_route_requests_sum"].samples
+    assert (sample.labels, sample.value) == ({"model": "digits"}, 2.0)
