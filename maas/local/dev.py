@@ -139,7 +139,12 @@ def run_dev(
     if demo:
         ensure_demo_models(model_dir)
     aws = EmbeddedAws("127.0.0.1", aws_port)
-    endpoint = aws.start()
+    try:
+        endpoint = aws.start()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot listen on 127.0.0.1:{aws_port} for the embedded AWS ({error.strerror}); pass --aws-port"
+        ) from None
     try:
         use_embedded_aws(endpoint)
         import boto3
@@ -158,7 +163,10 @@ def run_dev(
         # EMF lines on stdout are for CloudWatch; locally they would bury the request log.
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         routes: dict[str, Any] = {prefix: load_handler(path) for prefix, path in handlers.items()}
-        gateway = LocalGateway(host, port, routes)
+        try:
+            gateway = LocalGateway(host, port, routes)
+        except OSError as error:
+            raise ConfigError(f"cannot listen on {host}:{port} ({error.strerror}); pass --port") from None
         trigger = SqsTrigger(
             boto3.client("sqs"), queue_url, lambda event: gateway.invoke_function("/", event)
         )
