@@ -42,7 +42,7 @@ def test_prometheus_scrapes_the_exporter_and_answers_promql(aws_endpoint: str, t
         MetricData=[
             {
                 "MetricName": "Requests",
-                "Dimensions": [{"Name": "model", "Value": "digits"}],
+                "Dimensions": [{"Name": "model", "Value": "scraped"}],
                 "Value": 1.0,
                 "Timestamp": datetime.now(UTC),
             }
@@ -68,7 +68,7 @@ def test_prometheus_scrapes_the_exporter_and_answers_promql(aws_endpoint: str, t
     try:
         wait_for(f"http://127.0.0.1:{exporter_port}/metrics")
         wait_for(f"http://127.0.0.1:{prometheus_port}/-/ready")
-        query = urllib.parse.urlencode({"query": 'maas_prom_requests_sum{model="digits"}'})
+        query = urllib.parse.urlencode({"query": 'maas_prom_requests_sum{model="scraped"}'})
         deadline = time.monotonic() + 60
         result: list = []
         while time.monotonic() < deadline and not result:

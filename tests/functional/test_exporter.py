@@ -36,6 +36,8 @@ def cloudwatch(aws_endpoint: str) -> tuple[Any, Counter[str]]:
     return client, calls
 
 
+# Every test writes its own label values: moto's GetMetricData matches a metric by name and
+# dimensions in any namespace, so shared labels would mix tests' datapoints.
 # The tests read datapoints written a moment ago: an end time in the future includes them
 # (a deployed exporter waits `delay` seconds for CloudWatch to settle instead).
 
@@ -69,14 +71,14 @@ def scrape(collector: CloudWatchCollector) -> dict[str, dict[tuple[tuple[str, st
 def test_metrics_come_out_with_yace_names_labels_and_values(cloudwatch: tuple[Any, Counter[str]]) -> None:
     client, calls = cloudwatch
     namespace = "MaaS/Test1"
-    put(client, namespace, "InferenceLatency", {"model": "digits", "version": "2"}, [1.0, 2.0, 9.0])
-    put(client, namespace, "Requests", {"model": "digits"}, [1.0, 1.0, 1.0, 1.0])
+    put(client, namespace, "InferenceLatency", {"model": "first", "version": "2"}, [1.0, 2.0, 9.0])
+    put(client, namespace, "Requests", {"model": "first"}, [1.0, 1.0, 1.0, 1.0])
     collector = CloudWatchCollector(client, namespaces=(namespace,), delay=-60, clock=Clock())
     series = scrape(collector)
-    labels = (("model", "digits"), ("version", "2"))
+    labels = (("model", "first"), ("version", "2"))
     assert series["maas_test1_inference_latency_average"][labels] == pytest.approx(4.0)
     assert series["maas_test1_inference_latency_maximum"][labels] == 9.0
-    assert series["maas_test1_requests_sum"][(("model", "digits"),)] == 4.0
+    assert series["maas_test1_requests_sum"][(("model", "first"),)] == 4.0
     assert calls["GetMetricStatistics"] == 0
     assert calls["GetMetricData"] == 1
     assert series["maas_exporter_cloudwatch_requests_total"][(("api", "GetMetricData"),)] == 1
@@ -114,10 +116,10 @@ def test_get_metric_data_is_called_once_per_500_queries_and_once_per_interval(
 def test_throttling_serves_the_last_values_and_backs_off(cloudwatch: tuple[Any, Counter[str]]) -> None:
     client, _ = cloudwatch
     namespace = "MaaS/Test3"
-    put(client, namespace, "Requests", {"model": "digits"}, [5.0])
+    put(client, namespace, "Requests", {"model": "third"}, [5.0])
     clock = Clock()
     collector = CloudWatchCollector(client, namespaces=(namespace,), delay=-60, interval=60, clock=clock)
-    assert scrape(collector)["maas_test3_requests_sum"][(("model", "digits"),)] == 5.0
+    assert scrape(collector)["maas_test3_requests_sum"][(("model", "third"),)] == 5.0
 
     def throttled(**_: Any) -> None:
         raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "GetMetricData")
@@ -127,7 +129,7 @@ def test_throttling_serves_the_last_values_and_backs_off(cloudwatch: tuple[Any, 
     )()
     clock.now += 61
     series = scrape(collector)
-    assert series["maas_test3_requests_sum"][(("model", "digits"),)] == 5.0
+    assert series["maas_test3_requests_sum"][(("model", "third"),)] == 5.0
     assert series["maas_exporter_throttled_total"][()] == 1
     clock.now += 61  # backing off: no second attempt yet
     assert scrape(collector)["maas_exporter_throttled_total"][()] == 1
@@ -150,7 +152,8 @@ def test_the_metrics_route_serves_prometheus_text_through_the_lambda_handler(
     from tests.conftest import REPO_ROOT
 
     client, _ = cloudwatch
-    put(client, "MaaS/Route", "Requests", {"model": "digits"}, [2.0])
+    # A label no other test writes: moto's GetMetricData matches metrics across namespaces.
+    put(client, "MaaS/Route", "Requests", {"model": "routed"}, [2.0])
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
     monkeypatch.setenv("MAAS_EXPORTER_NAMESPACES", '["MaaS/Route"]')
     monkeypatch.setenv("MAAS_EXPORTER_DELAY", "-60")
@@ -162,4 +165,4 @@ def test_the_metrics_route_serves_prometheus_text_through_the_lambda_handler(
     assert response.headers["content-type"].startswith("text/plain")
     families = {f.name: f for f in text_string_to_metric_families(response.body.decode())}
     (sample,) = families["maas_route_requests_sum"].samples
-    assert (sample.labels, sample.value) == ({"model": "digits"}, 2.0)
+    assert (sample.labels, sample.value) == ({"model": "routed"}, 2.0)
