@@ -48,6 +48,49 @@ def function_role(scope: Construct, log_group: logs.LogGroup, description: str) 
     return role
 
 
+def handler_function(
+    scope: Construct,
+    construct_id: str,
+    *,
+    description: str,
+    code: lambda_.Code,
+    layer: lambda_.ILayerVersion,
+    python_runtime: lambda_.Runtime,
+    architecture: str,
+    memory_mb: int,
+    timeout: Duration,
+    role: iam.IRole,
+    log_group: logs.ILogGroup,
+    environment: dict[str, str],
+    reserved_concurrency: int | None = None,
+) -> lambda_.Function:
+    """A maas function: `handler.handler` of `code` on one layer, with its own role and log group."""
+    function = lambda_.Function(
+        scope,
+        construct_id,
+        description=description,
+        runtime=python_runtime,
+        architecture=ARCHITECTURES[architecture],
+        handler="handler.handler",
+        code=code,
+        layers=[layer],
+        memory_size=memory_mb,
+        timeout=timeout,
+        reserved_concurrent_executions=reserved_concurrency,
+        role=role,
+        log_group=log_group,
+        # pydantic otherwise scans every installed distribution for plugins at import.
+        environment={"PYDANTIC_DISABLE_PLUGINS": "__all__", **environment},
+    )
+    acknowledge(
+        function,
+        "AwsSolutions-L1",
+        "The Python version follows the layer's wheels: tflite-runtime exists for Python 3.11 only, "
+        "and the other layers are built for 3.12.",
+    )
+    return function
+
+
 class LambdaModel(Construct):
     """The function serving `deployment` (its layer, memory, architecture, concurrency), the
     `live` alias API Gateway invokes, and a log group with retention. Its role reads only
@@ -89,20 +132,19 @@ class LambdaModel(Construct):
             "Only this model's artifacts, stored under artifacts/<model>/<sha256>/; the registry "
             "items it reads are limited by the dynamodb:LeadingKeys condition.",
         )
-        self.function = lambda_.Function(
+        self.function = handler_function(
             self,
             "Function",
             description=f"maas: OIP v2 prediction for model {name}",
-            runtime=python_runtime,
-            architecture=ARCHITECTURES[deployment.architecture.value],
-            handler="handler.handler",
             code=code,
-            layers=[layer],
-            memory_size=deployment.memory_mb,
+            layer=layer,
+            python_runtime=python_runtime,
+            architecture=deployment.architecture.value,
+            memory_mb=deployment.memory_mb,
             timeout=Duration.seconds(deployment.timeout_seconds),
-            reserved_concurrent_executions=deployment.reserved_concurrency,
             role=role,
             log_group=self.log_group,
+            reserved_concurrency=deployment.reserved_concurrency,
             environment={
                 "MAAS_REGISTRY_TABLE": table.table_name,
                 "MAAS_ARTIFACT_BUCKET": bucket.bucket_name,
@@ -111,17 +153,7 @@ class LambdaModel(Construct):
                 "MAAS_ALIAS_TTL_SECONDS": "30",
                 "POWERTOOLS_SERVICE_NAME": f"maas-predict-{name}",
                 "POWERTOOLS_METRICS_NAMESPACE": "MaaS",
-                # pydantic otherwise scans every installed distribution for plugins at import.
-                "PYDANTIC_DISABLE_PLUGINS": "__all__",
             },
-        )
-        acknowledge(
-            self.function,
-            "AwsSolutions-L1",
-            reason=(
-                "The Python version follows the runtime layer's wheels: tflite-runtime exists for "
-                "Python 3.11 only, and the ONNX Runtime layer is built for 3.12."
-            ),
         )
         self.alias = lambda_.Alias(
             self,

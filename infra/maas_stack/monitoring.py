@@ -17,7 +17,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from maas_stack.lambda_model import ARCHITECTURES, function_role
+from maas_stack.lambda_model import function_role, handler_function
 from maas_stack.nag import acknowledge
 
 if TYPE_CHECKING:
@@ -162,16 +162,15 @@ class Monitoring(Construct):
             "AwsSolutions-IAM5[Resource::*]",
             "cloudwatch:GetMetricData and cloudwatch:ListMetrics support no resource-level permissions; the role is read-only.",
         )
-        self.exporter = lambda_.Function(
+        self.exporter = handler_function(
             self,
             "Exporter",
             description="maas: CloudWatch metrics as Prometheus text at /metrics",
-            runtime=python_runtime,
-            architecture=ARCHITECTURES[architecture],
-            handler="handler.handler",
             code=code,
-            layers=[layer],
-            memory_size=512,
+            layer=layer,
+            python_runtime=python_runtime,
+            architecture=architecture,
+            memory_mb=512,
             timeout=Duration.seconds(29),
             role=role,
             log_group=self.log_group,
@@ -186,4 +185,3 @@ class Monitoring(Construct):
                 "POWERTOOLS_SERVICE_NAME": "maas-metrics",
             },
         )
-        acknowledge(self.exporter, "AwsSolutions-L1", "Python 3.12 matches the layer's wheels.")

@@ -11,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from maas.registry.dynamodb import MODELS_INDEX
-from maas_stack.lambda_model import ARCHITECTURES, function_role
+from maas_stack.lambda_model import function_role, handler_function
 from maas_stack.nag import acknowledge, logical_id
 
 if TYPE_CHECKING:
@@ -79,16 +79,15 @@ class RegistryService(Construct):
             f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/artifacts/*]",
             "The registry stores every model's artifacts, under artifacts/<model>/<sha256>/.",
         )
-        self.function = lambda_.Function(
+        self.function = handler_function(
             self,
             "Function",
             description="maas: model registry API",
-            runtime=python_runtime,
-            architecture=ARCHITECTURES[architecture],
-            handler="handler.handler",
             code=code,
-            layers=[layer],
-            memory_size=1024,
+            layer=layer,
+            python_runtime=python_runtime,
+            architecture=architecture,
+            memory_mb=1024,
             timeout=Duration.seconds(29),
             role=role,
             log_group=self.log_group,
@@ -99,4 +98,3 @@ class RegistryService(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": "MaaS",
             },
         )
-        acknowledge(self.function, "AwsSolutions-L1", "Python 3.12 matches the registry layer's wheels.")
