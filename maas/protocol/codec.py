@@ -118,7 +118,27 @@ def _numbers_from_json(name: str, data: Any, datatype: Datatype) -> np.ndarray:
         _check_range(name, raw, datatype)
     elif kind not in _REAL_KINDS:
         raise InvalidInput(f"input '{name}': datatype {datatype} takes numbers only")
+    else:
+        return _finite_reals(name, raw, datatype)
     return raw.astype(NUMPY_DTYPES[datatype], copy=False)
+
+
+def _finite_reals(name: str, raw: np.ndarray, datatype: Datatype) -> np.ndarray:
+    """Real values cast to `datatype`, refusing NaN and infinities (JSON has neither, and a
+    model fed them answers garbage), and values too large for the type (FP16 stops at 65504)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        array = raw.astype(NUMPY_DTYPES[datatype], copy=False)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        index = int(np.flatnonzero(~np.isfinite(array.ravel()))[0])
+        original = raw.ravel()[index]
+        if np.isfinite(original):
+            raise InvalidInput(
+                f"input '{name}': value {original} at element {index} is out of range for {datatype}"
+            )
+        raise InvalidInput(
+            f"input '{name}': element {index} is {original}; {datatype} inputs must be finite numbers"
+        )
+    return array
 
 
 def _uint64_from_objects(name: str, data: Any) -> np.ndarray:
@@ -182,7 +202,8 @@ def _from_binary(name: str, raw: bytes, datatype: Datatype, count: int) -> np.nd
         raise InvalidInput(
             f"input '{name}': binary data has {len(raw)} bytes but {count} {datatype} elements need {expected}"
         )
-    return np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
+    array = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
+    return _finite_reals(name, array, datatype) if dtype.kind == "f" else array
 
 
 def _bytes_from_binary(name: str, raw: bytes, count: int) -> np.ndarray:

@@ -72,6 +72,73 @@ def test_malformed_bodies_get_a_400_naming_the_problem(handler: Handler, body: b
     assert message in json.loads(response.body)["error"]
 
 
+ROW = ",".join(["1"] * 64)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        (
+            "/v2/models/digits/infer",
+            '{"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[NaN,'
+            + ",".join(["1"] * 63)
+            + "]}]}",
+            400,
+            "must be finite numbers",
+        ),
+        (
+            "/v2/models/digits/infer",
+            '{"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[Infinity,'
+            + ",".join(["1"] * 63)
+            + "]}]}",
+            400,
+            "must be finite numbers",
+        ),
+        (
+            "/v2/models/digits/infer",
+            json.dumps(
+                {
+                    "inputs": [
+                        {"name": f"i{k}", "shape": [1], "datatype": "FP32", "data": [1]}
+                        for k in range(10_000)
+                    ]
+                }
+            ),
+            400,
+            "unknown input 'i0'",
+        ),
+        (
+            "/v2/models/digits/infer",
+            '{"inputs":[{"name":"input","shape":[1000000000000000000,64],"datatype":"FP32","data":['
+            + ROW
+            + "]}]}",
+            400,
+            "needs 64000000000000000000",
+        ),
+        (
+            "/v2/models/digits/infer",
+            '{"inputs":[{"name":"input","shape":[-5,64],"datatype":"FP32","data":[' + ROW + "]}]}",
+            400,
+            "negative dimension",
+        ),
+        (
+            "/v2/models/digits/infer",
+            '{"inputs":[{"name":"input","shape":[64],"datatype":"BYTES","data":["not base64!"],"parameters":{"content_type":"base64"}}]}',
+            400,
+            "datatype BYTES but the model expects FP32",
+        ),
+        ("/v2/models/%D0%BC%D0%BE%D0%B4%D0%B5%D0%BB%D1%8C/infer", "{}", 404, "model 'модель' not found"),
+    ],
+    ids=["nan", "infinity", "10000-inputs", "huge-shape", "negative-shape", "bytes-for-fp32", "unicode-name"],
+)
+def test_hostile_requests_get_a_4xx_naming_the_problem(
+    handler: Handler, path: str, body: str, status: int, message: str
+) -> None:
+    response = call(handler, "POST", path, body.encode())
+    assert response.status == status, response.body
+    assert message in json.loads(response.body)["error"]
+
+
 def test_binary_inputs_and_outputs_travel_outside_the_json(handler: Handler) -> None:
     a = np.array([[1, 2, 3]], dtype=np.float32)
     header = json.dumps(

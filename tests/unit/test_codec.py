@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import numpy as np
 import pytest
@@ -124,6 +125,20 @@ def test_data_that_does_not_fit_the_shape_is_refused(shape: list[int], data: obj
 )
 def test_values_of_the_wrong_kind_are_refused(datatype: str, data: list[object], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
+        decode_tensor(tensor(datatype, [len(data)], data))
+
+
+@pytest.mark.parametrize(
+    ("datatype", "data", "message"),
+    [
+        ("FP32", [1.0, float("nan")], "element 1 is nan; FP32 inputs must be finite numbers"),
+        ("FP64", [float("-inf")], "element 0 is -inf; FP64 inputs must be finite numbers"),
+        ("FP32", [1e300], "value 1e+300 at element 0 is out of range for FP32"),
+        ("FP16", [1.0, 70000.0], "value 70000.0 at element 1 is out of range for FP16"),
+    ],
+)
+def test_nan_infinity_and_overflow_are_refused(datatype: str, data: list[float], message: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(message)):
         decode_tensor(tensor(datatype, [len(data)], data))
 
 
