@@ -116,7 +116,12 @@ class DataPlane:
         Raises ModelNotFound, ModelNotReady, InvalidInput (naming the input and the
         problem), and InferenceError.
         """
-        ref = self.source.resolve(name, version)
+        return self.infer_resolved(self.source.resolve(name, version), request, binary)
+
+    def infer_resolved(
+        self, ref: ModelRef, request: InferenceRequest, binary: bytes = b""
+    ) -> InferenceResult:
+        """`infer` on a version already resolved (a canary arm already drawn)."""
         runtime = self.runtime(ref)
         arrays = _checked_inputs(request, binary, runtime.signature)
         wanted = _requested_outputs(request, runtime.signature)
@@ -227,9 +232,4 @@ def _requested_outputs(request: InferenceRequest, signature: Signature) -> list[
     return [output.name for output in request.outputs]
 
 
-def error_body(error: MaasError) -> dict[str, str]:
-    """The OIP error body for `error`."""
-    return {"error": error.message}
-
-
-__all__ = ["EXTENSIONS", "DataPlane", "InferenceResult", "error_body"]
+__all__ = ["EXTENSIONS", "DataPlane", "InferenceResult"]

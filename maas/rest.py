@@ -79,14 +79,15 @@ def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> A
     def _infer(name: str, version: str | None) -> Response[bytes | str]:
         event = app.current_event
         headers = {key.lower(): value for key, value in (event.headers or {}).items()}
-        # An unknown model is a 404 whatever the body holds, as in Triton.
-        dataplane.source.resolve(name, version)
+        # Resolved before the body is read: an unknown model is a 404 whatever the body holds,
+        # as in Triton. The same resolution then serves the request (one canary draw).
+        ref = dataplane.source.resolve(name, version)
         header, tail = split_body(
             raw_body(event.body, bool(event.is_base64_encoded)), headers.get(HEADER_LENGTH.lower())
         )
-        result = dataplane.infer(name, parse_request(header), version, tail)
+        result = dataplane.infer_resolved(ref, parse_request(header), tail)
         if metrics is not None:
-            served(metrics, name, result.response.model_version or "", result.inference_ms)
+            served(metrics, name, ref.version, result.inference_ms)
         return render_result(result)
 
     install_error_handlers(app, "OIP")

@@ -72,13 +72,21 @@ class BatchProcessor:
         self.s3 = s3
         self.chunk_size = chunk_size
 
-    def process(self, bucket: str, key: str, version_id: str | None = None) -> Manifest:
-        """Predict every row of `s3://bucket/key`; raises MaasError when the file as a whole
-        cannot be processed (unknown model, unreadable format). Row problems go to errors."""
+    def model_version(self, key: str) -> str:
+        """The version that would run `key` now (with a canary, one draw of its arms)."""
+        model, selector, _ = split_key(key, self.dataplane)
+        return self.dataplane.source.resolve(model, selector).version
+
+    def process(
+        self, bucket: str, key: str, version_id: str | None = None, *, model_version: str | None = None
+    ) -> Manifest:
+        """Predict every row of `s3://bucket/key` with `model_version` if given (else the version
+        the path selects); raises MaasError when the file as a whole cannot be processed
+        (unknown model, unreadable format). Row problems go to errors."""
         started = time.perf_counter()
         model, selector, relative = split_key(key, self.dataplane)
         suffix = format_of(key)
-        ref = self.dataplane.source.resolve(model, selector)
+        ref = self.dataplane.source.resolve(model, model_version or selector)
         if ref.target != "lambda":
             raise InvalidInput(
                 f"model '{model}' version {ref.version} targets {ref.target}; batch files for SageMaker "

@@ -17,7 +17,6 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.batch import BatchProcessor as RecordProcessor
 from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 
-from maas.batch.processor import split_key
 from maas.metrics.emf import batch_done
 
 if TYPE_CHECKING:
@@ -70,13 +69,15 @@ class SqsBatchHandler:
     def _record(self, record: SQSRecord) -> None:
         for job in s3_objects(record.body):
             # The model version is part of the key: the same file run again after a
-            # promotion is a new job, not a repeat.
-            model, selector, _ = split_key(job["key"], self.processor.dataplane)
-            job["model_version"] = self.processor.dataplane.source.resolve(model, selector).version
+            # promotion is a new job, not a repeat. It is drawn once and then used, so the
+            # key names the version that really ran even under a canary.
+            job["model_version"] = self.processor.model_version(job["key"])
             self._process(job=job)
 
     def _run(self, job: dict[str, Any]) -> dict[str, Any]:
-        manifest = self.processor.process(job["bucket"], job["key"], job["version_id"])
+        manifest = self.processor.process(
+            job["bucket"], job["key"], job["version_id"], model_version=job["model_version"]
+        )
         batch_done(manifest.model, manifest.rows_in, manifest.rows_failed)
         return asdict(manifest)
 

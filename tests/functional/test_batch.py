@@ -152,6 +152,21 @@ def test_an_alias_or_version_in_the_path_chooses_what_serves(
     assert (plain_folder.version, plain_folder.output) == ("2", "outputs/sum/2024/x.jsonl")
 
 
+def test_a_version_drawn_beforehand_is_the_one_that_runs(
+    batch: BatchProcessor, dynamo_registry: Registry
+) -> None:
+    # Under a canary the SQS side draws the version once (it keys idempotency on it); the
+    # processor must run that version, not draw again.
+    bucket = dynamo_registry.artifacts.bucket
+    dynamo_registry.canary("sum", "prod", {1: 50, 2: 50})
+    body = json.dumps(
+        {"inputs": [{"name": "a", "data": [1, 2, 3]}, {"name": "b", "data": [1, 1, 1]}]}
+    ).encode()
+    put(batch, bucket, "inputs/sum/x.jsonl", body)
+    for version in ("1", "2", "1", "2"):
+        assert batch.process(bucket, "inputs/sum/x.jsonl", model_version=version).version == version
+
+
 @pytest.mark.parametrize(
     ("key", "error", "message"),
     [

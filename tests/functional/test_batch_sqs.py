@@ -23,9 +23,9 @@ MAX_RECEIVES = 2
 class CountingProcessor(BatchProcessor):
     runs = 0
 
-    def process(self, bucket: str, key: str, version_id: str | None = None) -> Any:
+    def process(self, bucket: str, key: str, version_id: str | None = None, **options: Any) -> Any:
         CountingProcessor.runs += 1
-        return super().process(bucket, key, version_id)
+        return super().process(bucket, key, version_id, **options)
 
 
 @pytest.fixture
