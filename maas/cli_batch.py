@@ -38,7 +38,7 @@ def _submit(args: argparse.Namespace) -> int:
     from botocore.exceptions import ClientError
 
     from maas.batch.formats import format_of
-    from maas.cli_models import _progress, aws_client
+    from maas.cli_models import aws_client, upload_progress
     from maas.sources import check_name
 
     if not args.file.is_file():
@@ -50,7 +50,7 @@ def _submit(args: argparse.Namespace) -> int:
     key = prefix + args.file.name
     manifest_key = output_key(args.model, args.alias, args.file.name) + ".manifest.json"
     started = time.time()
-    s3.upload_file(str(args.file), args.bucket, key, Callback=_progress(args.file.stat().st_size))
+    s3.upload_file(str(args.file), args.bucket, key, Callback=upload_progress(args.file.stat().st_size))
     print(f"uploaded s3://{args.bucket}/{key}", file=sys.stderr)
     if args.no_wait:
         return 0

@@ -128,7 +128,7 @@ def _emit(args: argparse.Namespace, data: Any, rows: list[list[str]], header: li
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
-def _progress(total: int) -> Any:
+def upload_progress(total: int) -> Any:
     if total < 1 << 20 or not sys.stderr.isatty():
         return None
     sent = 0
@@ -198,7 +198,7 @@ def _register(args: argparse.Namespace) -> int:
             metrics=metrics,
             labels=_pairs(args.label, "label"),
             source_commit=args.commit,
-            progress=_progress(artifact.stat().st_size),
+            progress=upload_progress(artifact.stat().st_size),
         )
     _emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
     return 0

@@ -42,12 +42,6 @@ class ModelNotFound(MaasError):
         self.version = version
 
 
-class PayloadTooLarge(MaasError):
-    """The request body is over a transport limit (Lambda's 6 MB synchronous payload)."""
-
-    status = 413
-
-
 class ModelNotReady(MaasError):
     """The model exists but cannot serve now, typically because its artifact failed to load."""
 

@@ -123,11 +123,6 @@ class DirectorySource(ModelSource):
     def ready(self) -> bool:
         return self.root.is_dir()
 
-    def model_names(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(entry.name for entry in self.root.iterdir() if entry.is_dir())
-
     def _artifact(self, name: str, version: str) -> Path | None:
         version_dir = self.root / name / version
         for suffix in SUFFIXES:
