@@ -13,19 +13,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from maas.errors import InvalidInput
-from maas.protocol.datatypes import NUMPY_DTYPES
+from maas.protocol.codec import decode_values
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from maas.runtimes import Signature
+    from maas.runtimes import Signature, TensorSpec
 
 FORMATS = (".jsonl", ".csv", ".npy")
 
@@ -58,15 +59,19 @@ def read_rows(path: Path, suffix: str, signature: Signature) -> Iterator[Row]:
             yield from _csv_rows(stream, signature)
 
 
-def _row_array(spec_shape: tuple[int, ...], dtype: np.dtype, values: Any, name: str) -> np.ndarray:
-    array = np.asarray(values, dtype=dtype)
-    row_shape = spec_shape[1:]
-    expected = int(np.prod([d for d in row_shape if d > 0])) if row_shape else 1
-    if all(d > 0 for d in row_shape):
-        if array.size != expected:
-            raise ValueError(f"input '{name}' needs {expected} values per row, got {array.size}")
-        return array.reshape(row_shape)
-    return array
+def _row_array(spec: TensorSpec, values: Any) -> np.ndarray:
+    """One row of input `spec`, checked as the OIP API checks a tensor (kind, range, finite)."""
+    try:
+        array = decode_values(spec.name, values, spec.datatype)
+    except InvalidInput as error:
+        raise ValueError(error.message) from None
+    row_shape = spec.shape[1:]
+    if any(dim < 0 for dim in row_shape):
+        return array
+    expected = math.prod(row_shape)
+    if array.size != expected:
+        raise ValueError(f"input '{spec.name}' needs {expected} values per row, got {array.size}")
+    return array.reshape(row_shape)
 
 
 def _jsonl_rows(stream: io.TextIOBase, signature: Signature) -> Iterator[Row]:
@@ -88,9 +93,7 @@ def _jsonl_rows(stream: io.TextIOBase, signature: Signature) -> Iterator[Row]:
             for spec in signature.inputs:
                 if spec.name not in values:
                     raise ValueError(f"missing input '{spec.name}'")
-                arrays[spec.name] = _row_array(
-                    spec.shape, NUMPY_DTYPES[spec.datatype], values[spec.name], spec.name
-                )
+                arrays[spec.name] = _row_array(spec, values[spec.name])
             yield Row(number, arrays=arrays)
         except (ValueError, TypeError, KeyError) as error:
             yield Row(number, error=f"cannot read row: {error}")
@@ -107,12 +110,7 @@ def _csv_rows(stream: io.TextIOBase, signature: Signature) -> Iterator[Row]:
             if len(record) != len(header):
                 raise ValueError(f"{len(record)} fields where the header has {len(header)}")
             arrays = {
-                spec.name: _row_array(
-                    spec.shape,
-                    NUMPY_DTYPES[spec.datatype],
-                    [float(record[i]) for i in columns[spec.name]],
-                    spec.name,
-                )
+                spec.name: _row_array(spec, [float(record[i]) for i in columns[spec.name]])
                 for spec in signature.inputs
             }
             yield Row(number, arrays=arrays)
@@ -140,10 +138,9 @@ def _npy_rows(path: Path, signature: Signature) -> Iterator[Row]:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as error:
         raise InvalidInput(f"not a NumPy array file: {error}") from None
-    dtype = NUMPY_DTYPES[spec.datatype]
     for number in range(len(array)):
         try:
-            yield Row(number, arrays={spec.name: _row_array(spec.shape, dtype, array[number], spec.name)})
+            yield Row(number, arrays={spec.name: _row_array(spec, array[number])})
         except ValueError as error:
             yield Row(number, error=f"cannot read row: {error}")
 

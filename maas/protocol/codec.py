@@ -41,13 +41,19 @@ def decode_tensor(tensor: RequestInput, binary: bytes | None = None) -> np.ndarr
         array = _from_binary(name, binary, datatype, count)
     elif tensor.data is None:
         raise InvalidInput(f"input '{name}' has no data")
-    elif datatype is Datatype.BYTES:
-        array = _bytes_from_json(name, tensor.data, _content_type(tensor))
     else:
-        array = _numbers_from_json(name, tensor.data, datatype)
+        array = decode_values(name, tensor.data, datatype, _content_type(tensor))
     if array.size != count:
         raise InvalidInput(f"input '{name}' has {array.size} elements but shape {shape} needs {count}")
     return array.reshape(shape)
+
+
+def decode_values(name: str, data: Any, datatype: Datatype, content_type: str | None = None) -> np.ndarray:
+    """JSON values (flat or nested) as a flat-or-nested numpy array of `datatype`, checked for
+    kind, range and finiteness; raises InvalidInput naming input `name`. Shape is the caller's."""
+    if datatype is Datatype.BYTES:
+        return _bytes_from_json(name, data, content_type)
+    return _numbers_from_json(name, data, datatype)
 
 
 def encode_tensor(name: str, array: np.ndarray, *, binary: bool) -> tuple[ResponseOutput, bytes | None]:

@@ -136,6 +136,20 @@ def test_bad_rows_go_to_errors_and_every_row_is_counted_once(
     assert outputs == [0, 2, 5, 7]
 
 
+def test_rows_are_checked_as_the_oip_api_checks_tensors(
+    batch: BatchProcessor, dynamo_registry: Registry
+) -> None:
+    bucket = dynamo_registry.artifacts.bucket
+    lines = ["[" + ",".join(["1"] * 63) + ",NaN]", json.dumps([1.0] * 64), json.dumps([True] * 64)]
+    put(batch, bucket, "inputs/digits/checked.jsonl", "\n".join(lines).encode())
+    manifest = batch.process(bucket, "inputs/digits/checked.jsonl")
+    assert (manifest.rows_out, manifest.rows_failed) == (1, 2)
+    errors = [json.loads(line) for line in get(batch, bucket, manifest.errors).decode().splitlines()]
+    assert [e["row"] for e in errors] == [0, 2]
+    assert "element 63 is nan; FP32 inputs must be finite numbers" in errors[0]["error"]
+    assert "datatype FP32 takes numbers only" in errors[1]["error"]
+
+
 def test_an_alias_or_version_in_the_path_chooses_what_serves(
     batch: BatchProcessor, dynamo_registry: Registry
 ) -> None:
