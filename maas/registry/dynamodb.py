@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from maas.errors import ConflictError
+from maas.errors import ConflictError, InvalidInput
 from maas.registry.models import Alias, AliasChange, ModelVersion, Page, VersionStatus, utc_now
 from maas.registry.store import ModelHead, RegistryStore
 
@@ -86,8 +86,6 @@ def _decode_token(token: str | None) -> dict[str, Any] | None:
     try:
         key: dict[str, Any] = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, TypeError):
-        from maas.errors import InvalidInput
-
         raise InvalidInput("the page token is not one this registry issued") from None
     return key
 
