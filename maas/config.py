@@ -65,10 +65,65 @@ class MonitoringConfig(_Strict):
     error_rate_percent: float = Field(default=5, gt=0, le=100, description="alarm on the API's 5xx rate")
 
 
+class Target(StrEnum):
+    LAMBDA = "lambda"
+    SAGEMAKER = "sagemaker"
+
+
+class Autoscaling(_Strict):
+    min_instances: int = Field(default=1, ge=1)
+    max_instances: int = Field(default=2, ge=1)
+    target_invocations_per_instance: int = Field(
+        default=100, ge=1, description="invocations per instance per minute that target tracking holds"
+    )
+
+    @model_validator(mode="after")
+    def _min_within_max(self) -> Autoscaling:
+        if self.min_instances > self.max_instances:
+            raise ValueError("min_instances cannot exceed max_instances")
+        return self
+
+
+class DataCapture(_Strict):
+    enabled: bool = False
+    sampling_percent: int = Field(default=10, ge=1, le=100)
+
+
+class ServerlessEndpoint(_Strict):
+    memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 4096
+    max_concurrency: int = Field(default=5, ge=1, le=200)
+
+
+class CanaryVariant(_Strict):
+    version: int = Field(ge=1)
+    weight: int = Field(ge=1, le=99, description="percent of traffic the canary variant takes")
+
+
+class SageMakerDeployment(_Strict):
+    version: int = Field(default=1, ge=1, description="the registered version the endpoint serves first")
+    instance_type: str = Field(default="ml.g5.xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    initial_instance_count: int = Field(default=1, ge=1)
+    image_uri: str | None = Field(default=None, description="default: SageMaker's Triton image for the region")
+    canary: CanaryVariant | None = None
+    data_capture: DataCapture = Field(default_factory=DataCapture)
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    serverless: ServerlessEndpoint | None = Field(
+        default=None, description="a serverless (CPU) endpoint instead of GPU instances"
+    )
+
+    @model_validator(mode="after")
+    def _canary_is_another_version(self) -> SageMakerDeployment:
+        if self.canary is not None and self.canary.version == self.version:
+            raise ValueError(f"canary.version must differ from version ({self.version})")
+        return self
+
+
 class ModelDeployment(_Strict):
     name: str
     alias: str = "prod"
     runtime: Runtime
+    target: Target = Target.LAMBDA
+    sagemaker: SageMakerDeployment | None = None
     memory_mb: int = Field(default=1024, ge=128, le=10240)
     architecture: Architecture = Architecture.ARM64
     timeout_seconds: int = Field(default=30, ge=1, le=900)
@@ -83,6 +138,19 @@ class ModelDeployment(_Strict):
             return check_name("name", value)
         except MaasError as error:
             raise ValueError(error.message) from None
+
+    @model_validator(mode="after")
+    def _sagemaker_serves_onnx(self) -> ModelDeployment:
+        if self.target is Target.SAGEMAKER:
+            if self.runtime is not Runtime.ONNX:
+                raise ValueError("target 'sagemaker' serves ONNX models (Triton's onnxruntime backend)")
+            if self.batch:
+                raise ValueError("batch files are not supported for target 'sagemaker'")
+            if self.sagemaker is None:
+                self.sagemaker = SageMakerDeployment()
+        elif self.sagemaker is not None:
+            raise ValueError("a sagemaker section needs target: sagemaker")
+        return self
 
     @model_validator(mode="after")
     def _provisioned_within_reserved(self) -> ModelDeployment:
@@ -177,6 +245,18 @@ models:                     # required: one prediction function per entry
     batch: false            # S3 batch inference (a later release)
   - name: digits-tflite
     runtime: tflite
+  - name: digits-large      # a larger model on a SageMaker GPU endpoint running Triton
+    runtime: onnx
+    target: sagemaker       # lambda (default) | sagemaker
+    sagemaker:
+      version: 1            # the registered version the endpoint serves first
+      instance_type: ml.g5.xlarge
+      initial_instance_count: 1
+      # image_uri: ...      # default: SageMaker's Triton image for the region
+      # canary: {version: 2, weight: 10}
+      # serverless: {memory_mb: 4096, max_concurrency: 5}   # CPU, no GPU
+      data_capture: {enabled: true, sampling_percent: 10}
+      autoscaling: {min_instances: 1, max_instances: 4, target_invocations_per_instance: 100}
 """
 
 

@@ -48,6 +48,12 @@ class ModelNotReady(MaasError):
     status = 503
 
 
+class BackendUnavailable(MaasError):
+    """A remote model server (a SageMaker endpoint) is throttling or unreachable after retries."""
+
+    status = 503
+
+
 class InferenceError(MaasError):
     """The runtime failed while predicting on valid input."""
 

@@ -51,6 +51,9 @@ class PredictSettings(BaseModel):
     preload: list[str] = Field(
         default_factory=list, description="Models to load and warm at cold start (a JSON list)."
     )
+    sagemaker_endpoint_prefix: str = Field(
+        default="maas", description="SageMaker-target models are served by endpoint <prefix>-<model>."
+    )
     load_retry_seconds: float = Field(
         default=5.0, ge=0, description="How long a failed model load is remembered."
     )

@@ -150,6 +150,7 @@ def source_from_settings(settings: PredictSettings) -> ModelSource:
             default_alias=settings.default_alias,
             ttl=settings.alias_ttl_seconds,
             cache_dir=settings.artifact_cache_dir,
+            endpoint_prefix=settings.sagemaker_endpoint_prefix,
         )
     if settings.model_dir is not None:
         return DirectorySource(settings.model_dir)

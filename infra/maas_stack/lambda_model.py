@@ -95,7 +95,7 @@ class LambdaModel(Construct):
     """The function serving `deployment` (its layer, memory, architecture, concurrency), the
     `live` alias API Gateway invokes, and a log group with retention. Its role reads only
     this model's registry items (DynamoDB leading key `M#<name>`) and its artifacts
-    (`artifacts/<name>/`)."""
+    (`artifacts/<name>/`), and invokes only its own SageMaker endpoint if it has one."""
 
     def __init__(
         self,
@@ -109,6 +109,8 @@ class LambdaModel(Construct):
         layer: lambda_.ILayerVersion,
         python_runtime: lambda_.Runtime,
         log_retention_days: int,
+        endpoint_prefix: str,
+        endpoint_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         name = deployment.name
@@ -132,6 +134,9 @@ class LambdaModel(Construct):
             "Only this model's artifacts, stored under artifacts/<model>/<sha256>/; the registry "
             "items it reads are limited by the dynamodb:LeadingKeys condition.",
         )
+        if endpoint_arn is not None:
+            # Versions with target sagemaker are served by forwarding to this endpoint.
+            role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn]))
         self.function = handler_function(
             self,
             "Function",
@@ -151,6 +156,7 @@ class LambdaModel(Construct):
                 "MAAS_DEFAULT_ALIAS": deployment.alias,
                 "MAAS_PRELOAD": json.dumps([name]),
                 "MAAS_ALIAS_TTL_SECONDS": "30",
+                "MAAS_SAGEMAKER_ENDPOINT_PREFIX": endpoint_prefix,
                 "POWERTOOLS_SERVICE_NAME": f"maas-predict-{name}",
                 "POWERTOOLS_METRICS_NAMESPACE": "MaaS",
             },

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_lambda as lambda_
 
+from maas.config import Target
+
 from maas_stack.api import InferenceApi
 from maas_stack.batch_trigger import BatchTrigger
 from maas_stack.bucket import ArtifactBucket
@@ -15,6 +17,7 @@ from maas_stack.lambda_model import LambdaModel, retention
 from maas_stack.monitoring import Monitoring
 from maas_stack.registry import ModelRegistry
 from maas_stack.registry_function import RegistryService
+from maas_stack.sagemaker_model import SageMakerModel
 
 if TYPE_CHECKING:
     from constructs import Construct
@@ -62,6 +65,22 @@ class MaasStack(Stack):
         batch_alarms = []
         for deployment in config.models:
             layer, python = layer_for(deployment.runtime.value, deployment.architecture.value)
+            endpoint = None
+            if deployment.target is Target.SAGEMAKER:
+                endpoint = SageMakerModel(
+                    self,
+                    f"SageMaker-{deployment.name}",
+                    deployment=deployment,
+                    prefix=config.stack_name,
+                    bucket=artifacts.bucket,
+                    log_retention=log_retention,
+                )
+                CfnOutput(
+                    self,
+                    f"Endpoint{''.join(part.title() for part in endpoint.endpoint_name.split('-'))}",
+                    value=endpoint.endpoint_name,
+                    description=f"SageMaker endpoint of model {deployment.name}",
+                )
             model = LambdaModel(
                 self,
                 f"Model-{deployment.name}",
@@ -72,6 +91,8 @@ class MaasStack(Stack):
                 layer=layer,
                 python_runtime=python,
                 log_retention_days=config.log_retention_days,
+                endpoint_prefix=config.stack_name,
+                endpoint_arn=endpoint.endpoint_arn if endpoint else None,
             )
             model_functions[deployment.name] = model.alias
             functions[deployment.name] = model.function

@@ -3,7 +3,8 @@
 moto's threaded server runs DynamoDB requests concurrently with no lock, so two
 conditional writes can both pass their condition, which real DynamoDB never allows.
 DynamoDB requests are therefore applied one at a time here, restoring the atomicity
-of conditional writes and transactions the registry relies on.
+of conditional writes and transactions the registry relies on. Calls moto lacks are
+added by `maas.local.moto_gaps`.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class EmbeddedAws:
         )
         from werkzeug.serving import make_server
 
+        from maas.local.moto_gaps import install
+
+        install()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per AWS call buries everything else
         app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(

@@ -52,7 +52,7 @@ class ArtifactStore:
         sha256 = sha256_of(path)
         key = self.key_for(name, sha256, path.suffix)
         size = path.stat().st_size
-        if not self._exists(key):
+        if not self.exists(key):
             self.client.upload_file(
                 str(path), self.bucket, key, ExtraArgs={"Metadata": {"sha256": sha256}}, Callback=progress
             )
@@ -113,7 +113,7 @@ class ArtifactStore:
             Path(scratch).unlink(missing_ok=True)
         return target
 
-    def _exists(self, key: str) -> bool:
+    def exists(self, key: str) -> bool:
         try:
             self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:

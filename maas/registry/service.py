@@ -17,7 +17,7 @@ from maas.registry.models import (
     TensorRecord,
     VersionStatus,
 )
-from maas.runtimes import framework_of, load_runtime
+from maas.runtimes import Signature, TensorSpec, framework_of, load_runtime
 from maas.sources import check_name
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
     from maas.registry.artifacts import ArtifactStore
     from maas.registry.store import ModelHead, RegistryStore
-    from maas.runtimes import Signature, TensorSpec
 
 MAX_PAGE = 100
 
@@ -40,6 +39,15 @@ def signature_record(signature: Signature) -> SignatureRecord:
         return [TensorRecord(name=s.name, datatype=s.datatype, shape=list(s.shape)) for s in specs]
 
     return SignatureRecord(inputs=tensors(signature.inputs), outputs=tensors(signature.outputs))
+
+
+def runtime_signature(record: SignatureRecord) -> Signature:
+    """The runtime view of a recorded signature."""
+
+    def specs(tensors: list[TensorRecord]) -> tuple[TensorSpec, ...]:
+        return tuple(TensorSpec(name=t.name, datatype=t.datatype, shape=tuple(t.shape)) for t in tensors)
+
+    return Signature(inputs=specs(record.inputs), outputs=specs(record.outputs))
 
 
 class Registry:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from maas.errors import ModelNotFound
-from maas.registry.models import VersionStatus
+from maas.registry.models import Target, VersionStatus
 from maas.runtimes import load_runtime
 from maas.sources import ModelRef, ModelSource, check_name
 
@@ -43,12 +43,16 @@ class RegistrySource(ModelSource):
         ttl: float = 30.0,
         cache_dir: Path | None = None,
         chooser: random.Random | None = None,
+        endpoint_prefix: str = "maas",
+        sagemaker_client: Any = None,
     ) -> None:
         self.registry = registry
         self.default_alias = default_alias
         self.ttl = ttl
         self.cache_dir = cache_dir or Path(tempfile.gettempdir()) / "maas-artifacts"
         self._chooser = chooser or random.Random()
+        self.endpoint_prefix = endpoint_prefix
+        self._sagemaker_client = sagemaker_client
         # (value, monotonic time it was read)
         self._aliases: dict[tuple[str, str], tuple[Alias, float]] = {}
         self._records: dict[tuple[str, int], tuple[ModelVersion, float]] = {}
@@ -78,11 +82,28 @@ class RegistrySource(ModelSource):
 
     def load(self, ref: ModelRef) -> Runtime:
         record = self._record(ref.name, int(ref.version))
+        if record.target is Target.SAGEMAKER:
+            return self._endpoint_runtime(record)
         path = self.registry.artifacts.fetch(record.artifact_key, record.sha256, self.cache_dir)
         return load_runtime(path, record.framework)
 
     def ready(self) -> bool:
         return True
+
+    def _endpoint_runtime(self, record: ModelVersion) -> Runtime:
+        # The signature comes from the registry, so metadata answers without calling the endpoint.
+        from maas.registry.service import runtime_signature
+        from maas.runtimes.sagemaker import SageMakerRuntime, runtime_client
+        from maas.sagemaker.endpoint import endpoint_name, variant_name
+
+        if self._sagemaker_client is None:
+            self._sagemaker_client = runtime_client()
+        return SageMakerRuntime(
+            endpoint=endpoint_name(self.endpoint_prefix, record.name),
+            variant=variant_name(record.version),
+            signature=runtime_signature(record.signature),
+            client=self._sagemaker_client,
+        )
 
     def _alias(self, name: str, alias: str) -> Alias:
         found = self._fresh(self._aliases, (name, alias), lambda: self.registry.store.get_alias(name, alias))
