@@ -17,33 +17,11 @@ from pathlib import Path
 import numpy as np
 
 
-def wide_mlp(path: Path) -> None:
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import FloatTensorType
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from maas.local.demo import digits_split
-
-    train_x, _, train_y, _ = digits_split()
-    model = make_pipeline(
-        StandardScaler(), MLPClassifier(hidden_layer_sizes=(1024,) * 4, max_iter=30, random_state=0)
-    ).fit(train_x, train_y)
-    onnx_model = to_onnx(
-        model,
-        initial_types=[("input", FloatTensorType([None, 64]))],
-        options={"zipmap": False},
-        target_opset={"": 17, "ai.onnx.ml": 3},
-    )
-    path.write_bytes(onnx_model.SerializeToString())
-
-
 def main() -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from maas.local.demo import build_digits_onnx, digits_split
+    from maas.local.demo import build_digits_onnx, build_large_digits_onnx, digits_split
     from maas.optimize import optimize_model
 
     scratch = Path(tempfile.mkdtemp(prefix="maas-quant-"))
@@ -54,7 +32,7 @@ def main() -> None:
     np.savez(scratch / "eval.npz", input=rows, labels=labels)
     np.savez(scratch / "calibration.npz", input=train_x[:300])
     build_digits_onnx(scratch / "digits.onnx", quantize=False)
-    wide_mlp(scratch / "wide.onnx")
+    build_large_digits_onnx(scratch / "wide.onnx")
     print(f"python {sys.version.split()[0]}; latency: median of 5 runs on 1,000 rows")
     print(
         f"{'model':<8}{'mode':<14}{'size MB':>9}{'size ratio':>12}{'latency ratio':>15}{'accuracy':>10}{'delta':>8}"

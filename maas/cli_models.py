@@ -14,6 +14,14 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from maas.cli_sagemaker import (
+    add_endpoint_commands,
+    add_sagemaker_arguments,
+    add_triton_options,
+    follow_alias,
+    package,
+    triton_options,
+)
 from maas.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -28,23 +36,10 @@ def add_models_commands(commands: Any) -> None:
     models.add_argument("--table", default=os.environ.get("MAAS_REGISTRY_TABLE", "maas-registry"))
     models.add_argument("--bucket", default=os.environ.get("MAAS_ARTIFACT_BUCKET", "maas-artifacts"))
     models.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add_sagemaker_arguments(models)
     actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    register = actions.add_parser("register", help="upload an artifact and record it as the next version")
-    register.add_argument("name")
-    register.add_argument("artifact", type=Path)
-    register.add_argument("--target", default="lambda", choices=["lambda", "sagemaker"])
-    register.add_argument("--quantization", default=None)
-    register.add_argument("--metric", action="append", default=[], metavar="KEY=NUMBER")
-    register.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
-    register.add_argument("--commit", default=None, help="source commit the artifact was built from")
-    register.add_argument(
-        "--optimize", choices=["graph", "int8-dynamic", "int8-static"], help="optimize first (needs --eval)"
-    )
-    register.add_argument("--eval", dest="evaluation", type=Path, help=".npz evaluation file for --optimize")
-    register.add_argument("--calibration", type=Path, help=".npz calibration inputs for int8-static")
-    register.add_argument("--max-drop", type=float, default=1.0)
-    register.set_defaults(run=_register)
+    _add_register(actions)
 
     actions.add_parser("list", help="list models").set_defaults(run=_list)
 
@@ -81,6 +76,27 @@ def add_models_commands(commands: Any) -> None:
     history.add_argument("name")
     history.add_argument("--alias", default="prod")
     history.set_defaults(run=_history)
+
+    add_endpoint_commands(actions, _package, _endpoint)
+
+
+def _add_register(actions: Any) -> None:
+    register = actions.add_parser("register", help="upload an artifact and record it as the next version")
+    register.add_argument("name")
+    register.add_argument("artifact", type=Path)
+    register.add_argument("--target", default="lambda", choices=["lambda", "sagemaker"])
+    register.add_argument("--quantization", default=None)
+    register.add_argument("--metric", action="append", default=[], metavar="KEY=NUMBER")
+    register.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    register.add_argument("--commit", default=None, help="source commit the artifact was built from")
+    register.add_argument(
+        "--optimize", choices=["graph", "int8-dynamic", "int8-static"], help="optimize first (needs --eval)"
+    )
+    register.add_argument("--eval", dest="evaluation", type=Path, help=".npz evaluation file for --optimize")
+    register.add_argument("--calibration", type=Path, help=".npz calibration inputs for int8-static")
+    register.add_argument("--max-drop", type=float, default=1.0)
+    add_triton_options(register)
+    register.set_defaults(run=_register)
 
 
 def aws_client(service: str, endpoint_url: str | None) -> Any:
@@ -171,6 +187,9 @@ def _register(args: argparse.Namespace) -> int:
         metrics = {k: float(v) for k, v in _pairs(args.metric, "metric").items()}
     except ValueError:
         raise InvalidInput("metric values must be numbers, e.g. --metric accuracy=0.97") from None
+    registry = _registry(args)
+    if args.target == "sagemaker":
+        triton_options(args)  # refuse bad Triton options before anything is uploaded
     with tempfile.TemporaryDirectory() as scratch:
         artifact, quantization = args.artifact, args.quantization
         if args.optimize:
@@ -190,7 +209,7 @@ def _register(args: argparse.Namespace) -> int:
             print(report.table(), file=sys.stderr)
             metrics = {**report.as_metrics(), **metrics}
             quantization = quantization or args.optimize
-        version = _registry(args).register(
+        version = registry.register(
             args.name,
             artifact,
             target=args.target,
@@ -200,6 +219,8 @@ def _register(args: argparse.Namespace) -> int:
             source_commit=args.commit,
             progress=upload_progress(artifact.stat().st_size),
         )
+    if version.target == "sagemaker":
+        package(args, registry, version)
     _emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
     return 0
 
@@ -266,9 +287,9 @@ def _alias_out(args: argparse.Namespace, alias: Any) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    alias = _registry(args).promote(
-        args.name, args.alias, args.version, expected_revision=args.expected_revision
-    )
+    registry = _registry(args)
+    alias = registry.promote(args.name, args.alias, args.version, expected_revision=args.expected_revision)
+    follow_alias(args, registry, alias)
     return _alias_out(args, alias)
 
 
@@ -277,12 +298,17 @@ def _canary(args: argparse.Namespace) -> int:
         weights = {int(k): int(v) for k, v in _pairs(args.weights, "weight").items()}
     except ValueError:
         raise InvalidInput("canary weights look like VERSION=PERCENT, e.g. 3=90 4=10") from None
-    alias = _registry(args).canary(args.name, args.alias, weights, expected_revision=args.expected_revision)
+    registry = _registry(args)
+    alias = registry.canary(args.name, args.alias, weights, expected_revision=args.expected_revision)
+    follow_alias(args, registry, alias)
     return _alias_out(args, alias)
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    return _alias_out(args, _registry(args).rollback(args.name, args.alias))
+    registry = _registry(args)
+    alias = registry.rollback(args.name, args.alias)
+    follow_alias(args, registry, alias)
+    return _alias_out(args, alias)
 
 
 def _retire(args: argparse.Namespace) -> int:
@@ -310,4 +336,37 @@ def _history(args: argparse.Namespace) -> int:
         rows,
         ["REVISION", "ACTION", "TARGET", "PREVIOUS", "BY", "AT"],
     )
+    return 0
+
+
+def _package(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    record = registry.get(args.name, args.version)
+    package(args, registry, record)
+    _emit(args, record.model_dump(mode="json"), [_version_row(record)], VERSION_HEADER)
+    return 0
+
+
+def _endpoint(args: argparse.Namespace) -> int:
+    from maas.cli_sagemaker import deployer
+
+    registry = _registry(args)
+    endpoints = deployer(args, registry)
+    if args.sync:
+        status = endpoints.status(args.name)
+        endpoints.sync(registry.alias(args.name, status.alias))
+    status = endpoints.status(args.name)
+    rows = [
+        [status.endpoint, status.status, status.alias, v.name, _weights({v.version or 0: int(v.weight)}),
+         str(v.instances if v.instances is not None else "-"), status.config]
+        for v in status.variants
+    ]  # fmt: skip
+    _emit(
+        args,
+        status.as_dict(),
+        rows,
+        ["ENDPOINT", "STATUS", "ALIAS", "VARIANT", "VERSION", "INSTANCES", "CONFIG"],
+    )
+    if status.failure:
+        print(f"failure: {status.failure}", file=sys.stderr)
     return 0

@@ -103,7 +103,9 @@ class SageMakerDeployment(_Strict):
     version: int = Field(default=1, ge=1, description="the registered version the endpoint serves first")
     instance_type: str = Field(default="ml.g5.xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
     initial_instance_count: int = Field(default=1, ge=1)
-    image_uri: str | None = Field(default=None, description="default: SageMaker's Triton image for the region")
+    image_uri: str | None = Field(
+        default=None, description="default: SageMaker's Triton image for the region"
+    )
     canary: CanaryVariant | None = None
     data_capture: DataCapture = Field(default_factory=DataCapture)
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)

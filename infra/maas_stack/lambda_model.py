@@ -136,7 +136,9 @@ class LambdaModel(Construct):
         )
         if endpoint_arn is not None:
             # Versions with target sagemaker are served by forwarding to this endpoint.
-            role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn]))
+            role.add_to_policy(
+                iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn])
+            )
         self.function = handler_function(
             self,
             "Function",

@@ -86,7 +86,9 @@ class SageMakerModel(Construct):
                 ),
             )
             model.node.add_dependency(self.role)
-            acknowledge(model, "AwsSolutions-SM1", "maas runs no VPC; the model runs with network isolation on.")
+            acknowledge(
+                model, "AwsSolutions-SM1", "maas runs no VPC; the model runs with network isolation on."
+            )
             variants.append(self._variant(version, weight, model, settings))
 
         volume_key = None
@@ -124,7 +126,9 @@ class SageMakerModel(Construct):
             tags=[CfnTag(key=MODEL_TAG, value=name), CfnTag(key=ALIAS_TAG, value=deployment.alias)],
         )
         self.endpoint.node.add_dependency(self.log_group)
-        self.endpoint_arn = stack.format_arn(service="sagemaker", resource="endpoint", resource_name=self.endpoint_name.lower())
+        self.endpoint_arn = stack.format_arn(
+            service="sagemaker", resource="endpoint", resource_name=self.endpoint_name.lower()
+        )
         if settings.serverless is None:
             for version in weights:
                 self._autoscaling(version, settings)
@@ -194,7 +198,9 @@ class SageMakerModel(Construct):
             description=f"maas SageMaker endpoint of model {name}",
         )
         role.add_to_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"artifacts/{name}/*")])
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"artifacts/{name}/*")]
+            )
         )
         role.add_to_policy(
             iam.PolicyStatement(
@@ -207,7 +213,11 @@ class SageMakerModel(Construct):
         repository_name = repository.split(":")[0].split("@")[0]
         role.add_to_policy(
             iam.PolicyStatement(
-                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                actions=[
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
                 resources=[f"arn:{Aws.PARTITION}:ecr:{region}:{image_account}:repository/{repository_name}"],
             )
         )
@@ -222,7 +232,10 @@ class SageMakerModel(Construct):
         )
         reasons = [
             ("Action::ecr:GetAuthorizationToken", "ECR's GetAuthorizationToken has no resource-level scope."),
-            ("Resource::*", "ecr:GetAuthorizationToken takes no resource; PutMetricData is limited by namespace."),
+            (
+                "Resource::*",
+                "ecr:GetAuthorizationToken takes no resource; PutMetricData is limited by namespace.",
+            ),
             (
                 f"Resource::<{logical_id(bucket)}.Arn>/artifacts/{name}/*",
                 "Only this model's artifacts and Triton packages.",
@@ -235,7 +248,10 @@ class SageMakerModel(Construct):
                 )
             )
             reasons.append(
-                (f"Resource::<{logical_id(bucket)}.Arn>/datacapture/{name}/*", "Only this model's captured data.")
+                (
+                    f"Resource::<{logical_id(bucket)}.Arn>/datacapture/{name}/*",
+                    "Only this model's captured data.",
+                )
             )
         for finding, reason in reasons:
             acknowledge(role, f"AwsSolutions-IAM5[{finding}]", reason)

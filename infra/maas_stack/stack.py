@@ -8,7 +8,6 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_lambda as lambda_
 
 from maas.config import Target
-
 from maas_stack.api import InferenceApi
 from maas_stack.batch_trigger import BatchTrigger
 from maas_stack.bucket import ArtifactBucket

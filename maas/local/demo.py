@@ -103,6 +103,28 @@ def build_digits_onnx(path: Path, *, quantize: bool = True) -> float:
     return accuracy
 
 
+def build_large_digits_onnx(path: Path) -> None:
+    """The demo task at SageMaker scale: 4 hidden layers of width 1,024 (about 4.3 M weights,
+    17 MB in FP32), the example's `digits-large`. Trained from code; same split as digits."""
+    from skl2onnx import to_onnx
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train_x, _, train_y, _ = digits_split()
+    model = make_pipeline(
+        StandardScaler(), MLPClassifier(hidden_layer_sizes=(1024,) * 4, max_iter=30, random_state=SEED)
+    ).fit(train_x, train_y)
+    onnx_model = to_onnx(
+        model,
+        initial_types=[(INPUT_NAME, _float_tensor_type()([None, 64]))],
+        options={"zipmap": False},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(onnx_model.SerializeToString())
+
+
 def _float_tensor_type() -> type:
     from skl2onnx.common.data_types import FloatTensorType
 

@@ -35,7 +35,7 @@ def _sagemaker_update_endpoint() -> None:
         config = self.describe_endpoint_config(endpoint_config_name)
         endpoint.endpoint_config_name = endpoint_config_name
         endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
-        endpoint.data_capture_config = config.get("DataCaptureConfig")
+        endpoint.data_capture_config = config.get("DataCaptureConfig") or {}
         endpoint.last_modified_time = utcnow()
         return str(endpoint.arn)
 

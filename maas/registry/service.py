@@ -89,6 +89,11 @@ class Registry:
             signature = load_runtime(artifact, framework).signature
         except ArtifactError as error:
             raise InvalidInput(f"cannot register '{artifact.name}': {error.message}") from None
+        if target is Target.SAGEMAKER and framework != "onnx":
+            raise InvalidInput(
+                f"cannot register '{artifact.name}' for target sagemaker: SageMaker endpoints run Triton's "
+                "ONNX Runtime backend, so the artifact must be an .onnx file"
+            )
         key, sha256, size = self.artifacts.put_file(name, artifact, progress)
 
         def build(number: int) -> ModelVersion:

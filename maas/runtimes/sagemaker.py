@@ -15,7 +15,14 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from maas.errors import ArtifactError, BackendUnavailable, InferenceError, InvalidInput, MaasError, ModelNotReady
+from maas.errors import (
+    ArtifactError,
+    BackendUnavailable,
+    InferenceError,
+    InvalidInput,
+    MaasError,
+    ModelNotReady,
+)
 from maas.protocol import RequestInput, decode_tensor, encode_tensor
 from maas.runtimes.base import Runtime, Signature
 
@@ -36,7 +43,7 @@ def runtime_client(max_attempts: int = 4) -> Any:
     return boto3.client(
         "sagemaker-runtime",
         config=Config(
-            retries={"mode": "standard", "max_attempts": max_attempts},
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
             read_timeout=READ_TIMEOUT_SECONDS,
             connect_timeout=5,
         ),
@@ -56,13 +63,20 @@ class SageMakerRuntime(Runtime):
 
     @classmethod
     def load(cls, path: Path) -> SageMakerRuntime:
-        raise ArtifactError(f"'{path.name}' belongs to a SageMaker endpoint; it is not loaded in this process")
+        raise ArtifactError(
+            f"'{path.name}' belongs to a SageMaker endpoint; it is not loaded in this process"
+        )
 
     def warm(self) -> None:
         """Nothing to warm here: the endpoint keeps its own model loaded."""
 
     def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        body = {"inputs": [encode_tensor(name, array, binary=False)[0].model_dump(exclude_none=True) for name, array in inputs.items()]}
+        body = {
+            "inputs": [
+                encode_tensor(name, array, binary=False)[0].model_dump(exclude_none=True)
+                for name, array in inputs.items()
+            ]
+        }
         try:
             answer = self._client.invoke_endpoint(
                 EndpointName=self.endpoint,
@@ -75,9 +89,13 @@ class SageMakerRuntime(Runtime):
         except ClientError as error:
             raise self._mapped(error) from None
         except BotoCoreError as error:  # connection refused, timeouts
-            raise BackendUnavailable(f"SageMaker endpoint '{self.endpoint}' did not answer: {error}") from None
+            raise BackendUnavailable(
+                f"SageMaker endpoint '{self.endpoint}' did not answer: {error}"
+            ) from None
         except ValueError as error:
-            raise InferenceError(f"SageMaker endpoint '{self.endpoint}' answered with invalid JSON: {error}") from None
+            raise InferenceError(
+                f"SageMaker endpoint '{self.endpoint}' answered with invalid JSON: {error}"
+            ) from None
         return self._outputs(payload)
 
     def _outputs(self, payload: Any) -> dict[str, np.ndarray]:
@@ -85,7 +103,9 @@ class SageMakerRuntime(Runtime):
         outputs = {}
         for spec in self.signature.outputs:
             if spec.name not in answered:
-                raise InferenceError(f"SageMaker endpoint '{self.endpoint}' answered without output '{spec.name}'")
+                raise InferenceError(
+                    f"SageMaker endpoint '{self.endpoint}' answered without output '{spec.name}'"
+                )
             try:
                 outputs[spec.name] = decode_tensor(RequestInput.model_validate(answered[spec.name]))
             except (ValidationError, MaasError) as error:
@@ -101,7 +121,9 @@ class SageMakerRuntime(Runtime):
         attempts = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
         where = f"SageMaker endpoint '{self.endpoint}'"
         if code in _RETRIED_CODES:
-            return BackendUnavailable(f"{where} is busy ({code}, {attempts} attempts with backoff); retry later")
+            return BackendUnavailable(
+                f"{where} is busy ({code}, {attempts} attempts with backoff); retry later"
+            )
         if code == "ModelError":
             status = int(error.response.get("OriginalStatusCode", 0) or 0)
             original = error.response.get("OriginalMessage") or message

@@ -202,7 +202,10 @@ class EndpointDeployer:
             PrimaryContainer={
                 "Image": container["Image"],
                 "ModelDataUrl": require_package(self.registry, name, version),
-                "Environment": {**container.get("Environment", {}), "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME": name},
+                "Environment": {
+                    **container.get("Environment", {}),
+                    "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME": name,
+                },
             },
             Tags=[{"Key": MODEL_TAG, "Value": name}, {"Key": "maas:version", "Value": str(version)}],
         )
@@ -298,9 +301,13 @@ class EndpointDeployer:
                     ResourceId=resource,
                     ScalableDimension=target["ScalableDimension"],
                     PolicyType=policy["PolicyType"],
-                    TargetTrackingScalingPolicyConfiguration=policy["TargetTrackingScalingPolicyConfiguration"],
+                    TargetTrackingScalingPolicyConfiguration=policy[
+                        "TargetTrackingScalingPolicyConfiguration"
+                    ],
                 )
-        self.say(f"autoscaling {target['MinCapacity']}-{target['MaxCapacity']} instances on {', '.join(variants)}")
+        self.say(
+            f"autoscaling {target['MinCapacity']}-{target['MaxCapacity']} instances on {', '.join(variants)}"
+        )
 
 
 def _describe(weights: dict[int, int]) -> str:

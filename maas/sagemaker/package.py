@@ -50,7 +50,9 @@ def package_version(registry: Registry, record: ModelVersion, options: TritonOpt
     artifacts = registry.artifacts
     with tempfile.TemporaryDirectory(prefix="maas-package-") as scratch:
         model_file = artifacts.fetch(record.artifact_key, record.sha256, Path(scratch))
-        tarball = write_package(Path(scratch) / "model.tar.gz", record, model_file, options or TritonOptions())
+        tarball = write_package(
+            Path(scratch) / "model.tar.gz", record, model_file, options or TritonOptions()
+        )
         key = package_key(record.name, record.version)
         artifacts.client.upload_file(str(tarball), artifacts.bucket, key)
     return key

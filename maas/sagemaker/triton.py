@@ -58,7 +58,9 @@ _DEFAULT_ACCOUNT_REGIONS = {
 
 def triton_image(region: str, version: str = TRITON_VERSION) -> str:
     """The ECR URI of SageMaker's Triton image in `region`; raises ConfigError for a region without one."""
-    account = _REGION_ACCOUNTS.get(region) or (_DEFAULT_ACCOUNT if region in _DEFAULT_ACCOUNT_REGIONS else None)
+    account = _REGION_ACCOUNTS.get(region) or (
+        _DEFAULT_ACCOUNT if region in _DEFAULT_ACCOUNT_REGIONS else None
+    )
     if account is None:
         raise ConfigError(
             f"no SageMaker Triton image is known for region '{region}'; set sagemaker.image_uri in maas.yaml"

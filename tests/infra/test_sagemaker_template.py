@@ -61,7 +61,9 @@ def test_the_example_deploys_one_endpoint_on_a_gpu_instance_running_triton(templ
     assert variant["InitialVariantWeight"] == 100
     model = only(template, "AWS::SageMaker::Model")
     container = model["PrimaryContainer"]
-    assert container["Image"] == "763104351884.dkr.ecr.us-east-1.amazonaws.com/sagemaker-tritonserver:24.09-py3"
+    assert (
+        container["Image"] == "763104351884.dkr.ecr.us-east-1.amazonaws.com/sagemaker-tritonserver:24.09-py3"
+    )
     assert container["Environment"] == {"SAGEMAKER_TRITON_DEFAULT_MODEL_NAME": "digits-large"}
     assert "/artifacts/digits-large/v1/model.tar.gz" in json.dumps(container["ModelDataUrl"])
     assert model["EnableNetworkIsolation"] is True
@@ -130,7 +132,9 @@ def test_an_ebs_backed_instance_encrypts_its_volume_with_a_rotated_key(canary_te
     canary_template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
 
 
-def test_a_canary_gets_a_second_variant_with_its_weight_and_its_own_scaling(canary_template: Template) -> None:
+def test_a_canary_gets_a_second_variant_with_its_weight_and_its_own_scaling(
+    canary_template: Template,
+) -> None:
     config = only(canary_template, "AWS::SageMaker::EndpointConfig")
     weights = {v["VariantName"]: v["InitialVariantWeight"] for v in config["ProductionVariants"]}
     assert weights == {"v3": 90, "v4": 10}
@@ -147,7 +151,9 @@ def test_a_canary_gets_a_second_variant_with_its_weight_and_its_own_scaling(cana
     }
     assert {(t["Properties"]["MinCapacity"], t["Properties"]["MaxCapacity"]) for t in targets} == {(2, 8)}
     policies = canary_template.find_resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()
-    assert {p["Properties"]["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] for p in policies} == {250}
+    assert {p["Properties"]["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] for p in policies} == {
+        250
+    }
 
 
 def test_the_serverless_option_runs_on_cpu_without_instances_or_scaling(tmp_path: Path) -> None:

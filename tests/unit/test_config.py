@@ -13,12 +13,16 @@ from maas.errors import ConfigError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_repository_example_serves_both_demo_models() -> None:
+def test_the_repository_example_serves_both_demo_models_and_one_on_sagemaker() -> None:
     config = load_config(REPO_ROOT / "maas.yaml")
-    assert [(m.name, m.runtime.value, m.architecture.value) for m in config.models] == [
-        ("digits", "onnx", "arm64"),
-        ("digits-tflite", "tflite", "arm64"),
+    assert [(m.name, m.runtime.value, m.target.value) for m in config.models] == [
+        ("digits", "onnx", "lambda"),
+        ("digits-tflite", "tflite", "lambda"),
+        ("digits-large", "onnx", "sagemaker"),
     ]
+    large = config.models[2].sagemaker
+    assert large is not None
+    assert (large.version, large.instance_type, large.autoscaling.max_instances) == (1, "ml.g5.xlarge", 4)
     assert config.api.auth == "iam"
 
 
@@ -55,6 +59,27 @@ def test_maas_init_writes_the_commented_example_and_will_not_overwrite(
         (
             "models: [{name: a, runtime: onnx, reserved_concurrency: 1, provisioned_concurrency: 2}]",
             "provisioned_concurrency cannot exceed reserved_concurrency",
+        ),
+        (
+            "models: [{name: a, runtime: tflite, target: sagemaker}]",
+            "target 'sagemaker' serves ONNX models",
+        ),
+        (
+            "models: [{name: a, runtime: onnx, sagemaker: {version: 2}}]",
+            "a sagemaker section needs target: sagemaker",
+        ),
+        (
+            "models: [{name: a, runtime: onnx, target: sagemaker, sagemaker: {canary: {version: 1, weight: 5}}}]",
+            "canary.version must differ from version (1)",
+        ),
+        (
+            "models: [{name: a, runtime: onnx, target: sagemaker, sagemaker: {instance_type: g5.xlarge}}]",
+            "models.0.sagemaker.instance_type: String should match pattern",
+        ),
+        (
+            "models: [{name: a, runtime: onnx, target: sagemaker,"
+            " sagemaker: {autoscaling: {min_instances: 3, max_instances: 2}}}]",
+            "min_instances cannot exceed max_instances",
         ),
         ("models: [", "is not valid YAML"),
         ("- just a list", "must hold a mapping"),

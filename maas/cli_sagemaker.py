@@ -1,0 +1,103 @@
+"""The SageMaker side of `maas models`: Triton packaging options, `package`, `endpoint`, and
+the endpoint update that follows every alias change of a SageMaker model."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from maas.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from maas.registry import Registry
+    from maas.registry.models import Alias, ModelVersion
+    from maas.sagemaker.endpoint import EndpointDeployer
+    from maas.sagemaker.triton import TritonOptions
+
+
+def add_sagemaker_arguments(models: argparse.ArgumentParser) -> None:
+    models.add_argument(
+        "--endpoint-prefix",
+        default=os.environ.get("MAAS_SAGEMAKER_ENDPOINT_PREFIX", "maas"),
+        help="SageMaker endpoints are named <prefix>-<model>; the stack uses its stack_name",
+    )
+
+
+def add_triton_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Triton (target sagemaker)")
+    group.add_argument("--max-batch-size", type=int, default=32)
+    group.add_argument(
+        "--preferred-batch-size",
+        type=int,
+        action="append",
+        default=None,
+        help="repeatable (default 8 and 16)",
+    )
+    group.add_argument("--max-queue-delay-us", type=int, default=100)
+    group.add_argument("--cpu", action="store_true", help="run model instances on CPU (serverless endpoints)")
+
+
+def add_endpoint_commands(actions: Any, run_package: Any, run_endpoint: Any) -> None:
+    package = actions.add_parser("package", help="(re)build the Triton package of a SageMaker version")
+    package.add_argument("name")
+    package.add_argument("version", type=int)
+    add_triton_options(package)
+    package.set_defaults(run=run_package)
+
+    endpoint = actions.add_parser("endpoint", help="what a SageMaker model's endpoint serves now")
+    endpoint.add_argument("name")
+    endpoint.add_argument(
+        "--sync", action="store_true", help="point it at what its alias serves, then show it"
+    )
+    endpoint.set_defaults(run=run_endpoint)
+
+
+def triton_options(args: argparse.Namespace) -> TritonOptions:
+    from maas.sagemaker.triton import InstanceKind, TritonOptions
+
+    try:
+        return TritonOptions(
+            max_batch_size=args.max_batch_size,
+            preferred_batch_sizes=args.preferred_batch_size or [8, 16],
+            max_queue_delay_microseconds=args.max_queue_delay_us,
+            instance_kind=InstanceKind.CPU if args.cpu else InstanceKind.GPU,
+        )
+    except ValidationError as error:
+        problems = "; ".join(str(detail["msg"]) for detail in error.errors(include_url=False))
+        raise InvalidInput(f"Triton options: {problems}") from None
+
+
+def package(args: argparse.Namespace, registry: Registry, record: ModelVersion) -> None:
+    from maas.sagemaker.package import package_version
+
+    key = package_version(registry, record, triton_options(args))
+    say(f"packed {record.name} v{record.version} for Triton: s3://{registry.artifacts.bucket}/{key}")
+
+
+def deployer(args: argparse.Namespace, registry: Registry) -> EndpointDeployer:
+    from maas.cli_models import aws_client
+    from maas.sagemaker.endpoint import EndpointDeployer
+
+    return EndpointDeployer(
+        registry,
+        prefix=args.endpoint_prefix,
+        sagemaker=aws_client("sagemaker", args.endpoint_url),
+        autoscaling=aws_client("application-autoscaling", args.endpoint_url),
+        say=say,
+    )
+
+
+def follow_alias(args: argparse.Namespace, registry: Registry, alias: Alias) -> None:
+    """After an alias change: update the model's endpoint if it has one that follows this alias."""
+    from maas.registry.models import Target
+
+    if any(registry.get(alias.name, version).target is Target.SAGEMAKER for version in alias.weights):
+        deployer(args, registry).sync(alias)
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr)
