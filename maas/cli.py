@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     from maas.cli_models import add_models_commands
 
     add_models_commands(commands)
+    from maas.cli_release import add_release_command
+
+    add_release_command(commands)
 
     from maas.cli_batch import add_batch_commands
 

@@ -116,7 +116,7 @@ def aws_client(service: str, endpoint_url: str | None) -> Any:
     return session.client(service, **options)
 
 
-def _registry(args: argparse.Namespace) -> Registry:
+def registry_from_args(args: argparse.Namespace) -> Registry:
     from maas.registry import ArtifactStore, DynamoDBStore, Registry
 
     return Registry(
@@ -174,10 +174,23 @@ def _version_row(v: Any) -> list[str]:
         v.sha256[:12],
         v.created_by,
         v.created_at,
+        (v.source_commit or "-")[:12],
+        v.labels.get("git.author", "-"),
     ]
 
 
-VERSION_HEADER = ["VERSION", "STATUS", "FRAMEWORK", "TARGET", "SIZE", "SHA256", "BY", "CREATED"]
+VERSION_HEADER = [
+    "VERSION",
+    "STATUS",
+    "FRAMEWORK",
+    "TARGET",
+    "SIZE",
+    "SHA256",
+    "BY",
+    "CREATED",
+    "COMMIT",
+    "AUTHOR",
+]
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -187,7 +200,7 @@ def _register(args: argparse.Namespace) -> int:
         metrics = {k: float(v) for k, v in _pairs(args.metric, "metric").items()}
     except ValueError:
         raise InvalidInput("metric values must be numbers, e.g. --metric accuracy=0.97") from None
-    registry = _registry(args)
+    registry = registry_from_args(args)
     if args.target == "sagemaker":
         triton_options(args)  # refuse bad Triton options before anything is uploaded
     with tempfile.TemporaryDirectory() as scratch:
@@ -226,7 +239,7 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    registry = _registry(args)
+    registry = registry_from_args(args)
     heads, token = [], None
     while True:
         page = registry.models(limit=100, token=token)
@@ -245,7 +258,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    registry = _registry(args)
+    registry = registry_from_args(args)
     if args.version is not None:
         version = registry.get(args.name, args.version)
         _emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
@@ -287,7 +300,7 @@ def _alias_out(args: argparse.Namespace, alias: Any) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    registry = _registry(args)
+    registry = registry_from_args(args)
     alias = registry.promote(args.name, args.alias, args.version, expected_revision=args.expected_revision)
     follow_alias(args, registry, alias)
     return _alias_out(args, alias)
@@ -298,27 +311,27 @@ def _canary(args: argparse.Namespace) -> int:
         weights = {int(k): int(v) for k, v in _pairs(args.weights, "weight").items()}
     except ValueError:
         raise InvalidInput("canary weights look like VERSION=PERCENT, e.g. 3=90 4=10") from None
-    registry = _registry(args)
+    registry = registry_from_args(args)
     alias = registry.canary(args.name, args.alias, weights, expected_revision=args.expected_revision)
     follow_alias(args, registry, alias)
     return _alias_out(args, alias)
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    registry = _registry(args)
+    registry = registry_from_args(args)
     alias = registry.rollback(args.name, args.alias)
     follow_alias(args, registry, alias)
     return _alias_out(args, alias)
 
 
 def _retire(args: argparse.Namespace) -> int:
-    version = _registry(args).retire(args.name, args.version)
+    version = registry_from_args(args).retire(args.name, args.version)
     _emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
     return 0
 
 
 def _history(args: argparse.Namespace) -> int:
-    changes = _registry(args).history(args.name, args.alias, limit=100).items
+    changes = registry_from_args(args).history(args.name, args.alias, limit=100).items
     rows = [
         [
             str(c.revision),
@@ -340,7 +353,7 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _package(args: argparse.Namespace) -> int:
-    registry = _registry(args)
+    registry = registry_from_args(args)
     record = registry.get(args.name, args.version)
     package(args, registry, record)
     _emit(args, record.model_dump(mode="json"), [_version_row(record)], VERSION_HEADER)
@@ -350,7 +363,7 @@ def _package(args: argparse.Namespace) -> int:
 def _endpoint(args: argparse.Namespace) -> int:
     from maas.cli_sagemaker import deployer
 
-    registry = _registry(args)
+    registry = registry_from_args(args)
     endpoints = deployer(args, registry)
     if args.sync:
         status = endpoints.status(args.name)

@@ -161,6 +161,27 @@ class ModelDeployment(_Strict):
         return self
 
 
+class CanaryPolicy(_Strict):
+    weight: int = Field(default=10, ge=1, le=99, description="percent of prod traffic the new version takes")
+    minutes: float = Field(default=10, gt=0, description="how long the alarms must stay quiet")
+    poll_seconds: float = Field(default=15, gt=0, description="how often the alarms are read")
+
+
+class ReleaseConfig(_Strict):
+    staging_alias: str = "staging"
+    production_alias: str = "prod"
+    max_quality_drop: float = Field(
+        default=1.0, ge=0, description="accuracy points (labels), or RMSE increase (targets)"
+    )
+    max_latency_ratio: float = Field(default=1.5, gt=0, description="candidate p95 / prod p95")
+    batch_rows: int = Field(default=64, ge=1, description="evaluation rows per request")
+    wait_seconds: float = Field(default=120, gt=0, description="how long staging may take to serve it")
+    canary: CanaryPolicy | None = None
+    alarm_prefix: str | None = Field(
+        default=None, description="alarms watched in a canary (default: stack_name)"
+    )
+
+
 class MaasConfig(_Strict):
     stack_name: str = Field(default="maas", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
     region: str = "us-east-1"
@@ -169,6 +190,7 @@ class MaasConfig(_Strict):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     log_retention_days: int = Field(default=30, ge=1)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     models: list[ModelDeployment] = Field(min_length=1)
 
     @field_validator("models")
@@ -234,6 +256,14 @@ monitoring:
   # alarm_email: oncall@example.com   # subscribed to the alarms' SNS topic
   latency_p99_ms: 1000      # alarm when a model's p99 inference latency passes this
   error_rate_percent: 5     # alarm when more than this share of API requests are 5xx
+
+release:                    # `maas release`: staging, gate, optional canary, prod
+  staging_alias: staging
+  production_alias: prod
+  max_quality_drop: 1.0     # accuracy points (labels) or RMSE increase (targets) allowed vs prod
+  max_latency_ratio: 1.5    # candidate p95 / prod p95, through the deployed API
+  # canary: {weight: 10, minutes: 10}   # then prod, unless an alarm fires (rolled back)
+  # alarm_prefix: maas      # the alarms watched (default: stack_name)
 
 models:                     # required: one prediction function per entry
   - name: digits            # required: the registry name clients use

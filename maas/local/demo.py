@@ -104,8 +104,8 @@ def build_digits_onnx(path: Path, *, quantize: bool = True) -> float:
 
 
 def build_large_digits_onnx(path: Path) -> None:
-    """The demo task at SageMaker scale: 4 hidden layers of width 1,024 (about 4.3 M weights,
-    17 MB in FP32), the example's `digits-large`. Trained from code; same split as digits."""
+    """The demo task at SageMaker scale: 4 hidden layers of width 1,024 (about 3.2 M weights,
+    13 MB in FP32), the example's `digits-large`. Trained from code; same split as digits."""
     from skl2onnx import to_onnx
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline

@@ -84,11 +84,13 @@ def measure(runtime: Runtime, evaluation: EvaluationSet, repeats: int = 5) -> Me
         started = time.perf_counter()
         runtime.predict(inputs)
         timings.append((time.perf_counter() - started) * 1000)
-    return Measurement(quality=_quality(runtime, outputs, evaluation), latency_ms=statistics.median(timings))
+    quality = score(outputs, runtime.signature.outputs[0].name, evaluation)
+    return Measurement(quality=quality, latency_ms=statistics.median(timings))
 
 
-def _quality(runtime: Runtime, outputs: dict[str, np.ndarray], evaluation: EvaluationSet) -> float:
-    first = outputs[runtime.signature.outputs[0].name]
+def score(outputs: dict[str, np.ndarray], first_output: str, evaluation: EvaluationSet) -> float:
+    """Accuracy in points (from `label`, else the argmax of the first output), or RMSE."""
+    first = outputs[first_output]
     if evaluation.labels is not None:
         predicted = outputs["label"] if "label" in outputs else np.argmax(first, axis=-1)
         return float((np.asarray(predicted).ravel() == evaluation.labels.ravel()).mean() * 100)

@@ -39,7 +39,9 @@ def test_register_then_show_as_a_table_and_as_json(
     )
     assert code == 0
     header, row = out.splitlines()
-    assert header.split() == ["VERSION", "STATUS", "FRAMEWORK", "TARGET", "SIZE", "SHA256", "BY", "CREATED"]
+    assert header.split() == [
+        "VERSION", "STATUS", "FRAMEWORK", "TARGET", "SIZE", "SHA256", "BY", "CREATED", "COMMIT", "AUTHOR"
+    ]  # fmt: skip
     assert row.split()[:4] == ["1", "active", "onnx", "lambda"]
 
     assert run(capsys, dynamo_registry, aws_endpoint, "promote", "sum", "1")[0] == 0

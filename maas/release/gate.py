@@ -1,0 +1,95 @@
+"""The release gate: the candidate and the version prod serves, scored on the same rows
+through the deployed API, requests interleaved so both see the same conditions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from maas.errors import InvalidInput
+from maas.optimize.evaluation import score
+
+if TYPE_CHECKING:
+    from maas.optimize.evaluation import EvaluationSet
+    from maas.release.oip_client import OipHttpClient
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    alias: str
+    version: str
+    quality: float
+    p95_ms: float
+    requests: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    reasons: list[str]
+
+
+def rows(evaluation: EvaluationSet) -> int:
+    counts = {len(array) for array in evaluation.inputs.values()}
+    if len(counts) != 1:
+        raise InvalidInput("the evaluation file's input arrays have different numbers of rows")
+    return counts.pop()
+
+
+def score_aliases(
+    client: OipHttpClient, model: str, aliases: list[str], evaluation: EvaluationSet, batch_rows: int
+) -> list[Scorecard]:
+    """Send every row of `evaluation` to each alias, chunk by chunk, alternating aliases."""
+    total = rows(evaluation)
+    collected: dict[str, dict[str, list[np.ndarray]]] = {alias: {} for alias in aliases}
+    latencies: dict[str, list[float]] = {alias: [] for alias in aliases}
+    versions: dict[str, set[str]] = {alias: set() for alias in aliases}
+    first_output: dict[str, str] = {}
+    for start in range(0, total, batch_rows):
+        chunk = {name: array[start : start + batch_rows] for name, array in evaluation.inputs.items()}
+        for alias in aliases:
+            version, outputs, elapsed = client.infer(model, alias, chunk)
+            versions[alias].add(version)
+            latencies[alias].append(elapsed)
+            first_output.setdefault(alias, next(iter(outputs)))
+            for name, array in outputs.items():
+                collected[alias].setdefault(name, []).append(array)
+    cards = []
+    for alias in aliases:
+        if len(versions[alias]) != 1:
+            raise InvalidInput(
+                f"alias '{alias}' of '{model}' answered with versions {sorted(versions[alias])} during the "
+                "evaluation (a canary or a promotion under way); try again when it is settled"
+            )
+        outputs = {name: np.concatenate(parts) for name, parts in collected[alias].items()}
+        cards.append(
+            Scorecard(
+                alias=alias,
+                version=versions[alias].pop(),
+                quality=score(outputs, first_output[alias], evaluation),
+                p95_ms=float(np.percentile(latencies[alias], 95)),
+                requests=len(latencies[alias]),
+            )
+        )
+    return cards
+
+
+def judge(
+    candidate: Scorecard,
+    baseline: Scorecard,
+    *,
+    higher_is_better: bool,
+    max_quality_drop: float,
+    max_latency_ratio: float,
+) -> Verdict:
+    """No worse than `baseline` beyond the thresholds, in quality and in p95 latency."""
+    drop = baseline.quality - candidate.quality if higher_is_better else candidate.quality - baseline.quality
+    ratio = candidate.p95_ms / baseline.p95_ms if baseline.p95_ms > 0 else 1.0
+    reasons = []
+    if drop > max_quality_drop:
+        reasons.append(f"quality dropped by {drop:.3f} (allowed {max_quality_drop})")
+    if ratio > max_latency_ratio:
+        reasons.append(f"p95 latency is {ratio:.2f}x prod's (allowed {max_latency_ratio}x)")
+    return Verdict(passed=not reasons, reasons=reasons)
