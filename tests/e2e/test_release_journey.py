@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +90,26 @@ def prod(server: DevServer) -> dict[str, int]:
     return alias["weights"]
 
 
+def served_by_prod(server: DevServer, limit: float = 30.0) -> str:
+    """The version `/v2/models/digits` answers with, once the function's alias cache has expired."""
+    _, test_x, _, _ = digits_split()
+    body = json.dumps(
+        {"inputs": [{"name": INPUT_NAME, "shape": [1, 64], "datatype": "FP32", "data": test_x[0].tolist()}]}
+    )
+    deadline = time.monotonic() + limit
+    while True:
+        request = urllib.request.Request(
+            f"{server.url}/v2/models/digits/infer",
+            data=body.encode(),
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            version = str(json.loads(response.read())["model_version"])
+        if version == max(prod(server), key=int) or time.monotonic() > deadline:
+            return version
+        time.sleep(0.5)
+
+
 def test_a_dry_run_prints_the_plan_and_changes_nothing(dev_server: DevServer, files: dict[str, Path]) -> None:
     before = show(dev_server)
     done = release(dev_server, files, "better", "--dry-run")
@@ -108,6 +130,7 @@ def test_a_better_model_is_released_and_prod_serves_it_with_its_commit(
     assert "scored staging" in done.stderr and "scored prod" in done.stderr
     assert prod(dev_server) == {str(new): 100}
     assert str(new) != old
+    assert served_by_prod(dev_server) == str(new)
     record = show(dev_server, str(new))
     commit = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
@@ -130,6 +153,7 @@ def test_a_worse_model_stops_at_staging_with_both_scores(
     assert f"vs prod version {serving}" in done.stderr and "accuracy" in done.stderr
     assert "quality dropped by" in done.stderr
     assert prod(dev_server) == before
+    assert served_by_prod(dev_server) == serving
     staged = next(a for a in show(dev_server)["aliases"] if a["alias"] == "staging")
     assert list(staged["weights"]) == [str(max(v["version"] for v in show(dev_server)["versions"]))]
 
