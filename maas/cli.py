@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--endpoint-url", default=None)
     serve.set_defaults(run=_exporter_serve)
 
+    openapi = commands.add_parser("openapi", help="write the OpenAPI document of the HTTP API")
+    openapi.add_argument("path", nargs="?", type=Path, default=Path("openapi.json"))
+    openapi.set_defaults(run=_openapi)
+
     from maas.cli_models import add_models_commands
 
     add_models_commands(commands)
@@ -195,6 +199,16 @@ def _deploy(args: argparse.Namespace) -> int:
     ]
     env = {**os.environ, "CDK_DISABLE_CLI_TELEMETRY": "true"}
     return subprocess.call([*command, *args.cdk_args], env=env)
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    import json
+
+    from maas.openapi import build_document
+
+    args.path.write_text(json.dumps(build_document(), indent=2) + "\n")
+    print(f"wrote {args.path}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,6 +54,11 @@ class ModelSource(ABC):
         return True
 
 
+def is_version_number(text: str) -> bool:
+    """True for ASCII digits only: `str.isdigit` also accepts '²', which `int` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def check_name(kind: str, value: str) -> str:
     """`value` if it is a safe model name or version, else InvalidInput naming the problem."""
     if not _SAFE_NAME.match(value) or ".." in value:
@@ -134,7 +139,7 @@ class DirectorySource(ModelSource):
 
 def _version_order(version: str) -> tuple[int, int | str]:
     # Numbered versions sort numerically and after any named ones.
-    return (1, int(version)) if version.isdigit() else (0, version)
+    return (1, int(version)) if is_version_number(version) else (0, version)
 
 
 def source_from_settings(settings: PredictSettings) -> ModelSource:

@@ -23,6 +23,7 @@ from maas.local.demo import ensure_demo_models
 from maas.local.gateway import LocalGateway, load_handler
 from maas.local.trigger import SqsTrigger
 from maas.runtimes import SUFFIXES
+from maas.sources import is_version_number
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -107,7 +108,7 @@ def register_directory(registry: Registry, root: Path) -> list[str]:
     for model_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         files = sorted(
             (f for f in model_dir.glob("*/model.*") if f.suffix in suffixes),
-            key=lambda f: (0, int(f.parent.name)) if f.parent.name.isdigit() else (1, 0),
+            key=lambda f: (0, int(f.parent.name)) if is_version_number(f.parent.name) else (1, 0),
         )
         for artifact in files:
             version = registry.register(model_dir.name, artifact, labels={"source": str(artifact.parent)})

@@ -8,6 +8,7 @@ state (Powertools' current event) that must not interleave.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
@@ -81,13 +82,15 @@ class LocalGateway(ThreadingHTTPServer):
             (r for r in self.routes if path == r[0] or path.startswith(r[0].rstrip("/") + "/")), None
         )
         if route is None:
-            return _json_response(404, {"message": "Not Found"})
+            return _json_response(
+                404, {"error": f"no route for {event['requestContext']['http']['method']} {path}"}
+            )
         try:
             result = self.invoke_function(route[0], event)
         except Exception:
             # What API Gateway answers when the function itself fails.
             logger.exception("the Lambda handler raised")
-            return _json_response(500, {"message": "Internal Server Error"})
+            return _json_response(500, {"error": "Internal Server Error: the function raised (see the log)"})
         return http_response(result)
 
     def invoke_function(self, prefix: str, event: dict[str, Any]) -> Any:
@@ -119,6 +122,28 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:
         self._serve()
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (HEAD, OPTIONS, TRACE, or made up) has no route, as in API Gateway.
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
+
+    def _not_allowed(self) -> None:
+        length = self.headers.get("Content-Length") or "0"
+        self._discard(int(length) if length.isascii() and length.isdigit() else 0)
+        self._send(
+            _json_response(
+                405, {"error": f"method {self.command} is not allowed; use GET, POST, PUT or DELETE"}
+            )
+        )
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors of the HTTP layer itself (a malformed request line, headers too long) in the
+        API's {"error": ...} shape, not http.server's HTML page."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # the client may be gone already
+            self._send(_json_response(code, {"error": message or explain or f"HTTP error {code}"}))
 
     def _serve(self) -> None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

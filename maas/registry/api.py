@@ -15,6 +15,7 @@ from maas.errors import InvalidInput
 from maas.metrics.emf import install_request_metrics
 from maas.registry.models import Target
 from maas.rest import JSON, install_error_handlers, raw_body
+from maas.sources import is_version_number
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
@@ -175,7 +176,7 @@ def build_registry_app(registry: Registry, metrics: Metrics | None = None) -> AP
 
 
 def _number(version: str) -> int:
-    if not version.isdigit():
+    if not is_version_number(version):
         raise InvalidInput(f"version '{version}' is not a version number")
     return int(version)
 

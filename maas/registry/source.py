@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from maas.errors import ModelNotFound
 from maas.registry.models import Target, VersionStatus
 from maas.runtimes import load_runtime
-from maas.sources import ModelRef, ModelSource, check_name
+from maas.sources import ModelRef, ModelSource, check_name, is_version_number
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -60,7 +60,7 @@ class RegistrySource(ModelSource):
 
     def resolve(self, name: str, version: str | None = None) -> ModelRef:
         check_name("model name", name)
-        if version is not None and version.isdigit():
+        if version is not None and is_version_number(version):
             number = int(version)
         else:
             alias = self._alias(name, check_name("alias", version or self.default_alias))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -53,13 +54,13 @@ class DevServer:
         return self.process.returncode, self.log.read_text()
 
 
-@pytest.fixture(scope="module")
-def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+@contextlib.contextmanager
+def running_dev_server(models: Path, *extra: str) -> Iterator[DevServer]:
+    """`maas dev` on free loopback ports serving `models` (plus the demo models), killed at exit."""
     port, aws_port = free_port(), free_port()
-    models = tmp_path_factory.mktemp("dev-models")
     # A file, not a pipe: a pipe nobody reads fills up and blocks the server's request log.
     log = models.parent / f"{models.name}.log"
-    command = ["dev", "--port", str(port), "--aws-port", str(aws_port), "--alias-ttl", str(ALIAS_TTL)]
+    command = ["dev", "--port", str(port), "--aws-port", str(aws_port), "--alias-ttl", str(ALIAS_TTL), *extra]
     with log.open("w") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "maas.cli", *command, "--models", str(models)],
@@ -76,3 +77,9 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    with running_dev_server(tmp_path_factory.mktemp("dev-models")) as server:
+        yield server
