@@ -56,6 +56,9 @@ class LocalGateway(ThreadingHTTPServer):
     matching path prefix in `routes`, as the deployed API's routes do."""
 
     daemon_threads = True
+    # socketserver's default backlog of 5 resets connections when 32 clients connect at
+    # once (found by bench/load.py); API Gateway queues them.
+    request_queue_size = 128
 
     def __init__(self, host: str, port: int, routes: dict[str, Callable[[dict[str, Any], Any], Any]]) -> None:
         self.routes = sorted(routes.items(), key=lambda route: len(route[0]), reverse=True)
