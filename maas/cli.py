@@ -6,17 +6,13 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from maas import __version__
 from maas.errors import MaasError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="maas", description="Models as a service on AWS serverless.")
-    parser.add_argument("--version", action="version", version=f"maas {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_dev(commands: Any) -> None:
     dev = commands.add_parser("dev", help="run the local stack with the demo models on 127.0.0.1")
     dev.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     dev.add_argument("--port", type=int, default=8080, help="port to listen on (default: %(default)s)")
@@ -37,7 +33,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         help="seconds an alias is cached by the predict function (default: %(default)s)",
     )
+    dev.add_argument(
+        "--auth",
+        choices=["none", "iam"],
+        default="none",
+        help="iam: refuse requests without a SigV4 signature, as the deployed API does (default: %(default)s)",
+    )
     dev.set_defaults(run=_dev)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="maas", description="Models as a service on AWS serverless.")
+    parser.add_argument("--version", action="version", version=f"maas {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _add_dev(commands)
 
     init = commands.add_parser("init", help="write a commented maas.yaml to start from")
     init.add_argument("path", nargs="?", type=Path, default=Path("maas.yaml"))
@@ -120,6 +131,7 @@ def _dev(args: argparse.Namespace) -> int:
         demo=not args.no_demo,
         aws_port=args.aws_port,
         alias_ttl=args.alias_ttl,
+        auth=args.auth,
     )
 
 

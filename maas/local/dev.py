@@ -28,6 +28,7 @@ from maas.sources import is_version_number
 if TYPE_CHECKING:
     from types import FrameType
 
+    from maas.local.sigv4 import SigV4Verifier
     from maas.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ def run_dev(
     demo: bool = True,
     aws_port: int = 4566,
     alias_ttl: float = 5.0,
+    auth: str = "none",
 ) -> int:
     """Serve until Ctrl-C or SIGTERM; returns the process exit code."""
     handlers = {"/registry": functions / "registry" / "handler.py", "/": functions / "predict" / "handler.py"}
@@ -165,7 +167,7 @@ def run_dev(
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         routes: dict[str, Any] = {prefix: load_handler(path) for prefix, path in handlers.items()}
         try:
-            gateway = LocalGateway(host, port, routes)
+            gateway = LocalGateway(host, port, routes, verifier=_verifier(auth))
         except OSError as error:
             raise ConfigError(f"cannot listen on {host}:{port} ({error.strerror}); pass --port") from None
         trigger = SqsTrigger(
@@ -203,3 +205,16 @@ def _serve(gateway: LocalGateway, models: list[str], endpoint: str) -> int:
     gateway.server_close()
     print("maas dev: stopped", flush=True)
     return 0
+
+
+def _verifier(auth: str) -> SigV4Verifier | None:
+    """`--auth iam`: requests must be SigV4-signed with MAAS_DEV_ACCESS_KEY_ID and
+    MAAS_DEV_SECRET_ACCESS_KEY (default: testing / testing, the local stack's credentials)."""
+    if auth == "none":
+        return None
+    from maas.local.sigv4 import SigV4Verifier
+
+    return SigV4Verifier(
+        os.environ.get("MAAS_DEV_ACCESS_KEY_ID", "testing"),
+        os.environ.get("MAAS_DEV_SECRET_ACCESS_KEY", "testing"),
+    )

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import ModuleType
 
+    from maas.local.sigv4 import SigV4Verifier
+
 logger = logging.getLogger(__name__)
 
 
@@ -60,7 +62,15 @@ class LocalGateway(ThreadingHTTPServer):
     # once (found by bench/load.py); API Gateway queues them.
     request_queue_size = 128
 
-    def __init__(self, host: str, port: int, routes: dict[str, Callable[[dict[str, Any], Any], Any]]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        routes: dict[str, Callable[[dict[str, Any], Any], Any]],
+        *,
+        verifier: SigV4Verifier | None = None,
+    ) -> None:
+        self.verifier = verifier
         self.routes = sorted(routes.items(), key=lambda route: len(route[0]), reverse=True)
         # One lock per function: each behaves as one Lambda container.
         self.locks = {prefix: threading.Lock() for prefix in routes}
@@ -178,6 +188,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
             )
             return
         body = self.rfile.read(length) if length else b""
+        if self.server.verifier is not None:
+            refusal = self.server.verifier.check(
+                self.command,
+                f"http://{self.headers.get('Host', '')}{self.path}",
+                dict(self.headers.items()),
+                body,
+            )
+            if refusal is not None:
+                self._send(_json_response(refusal.status, {"error": refusal.message}))
+                return
         event = http_api_event(
             method=self.command,
             target=self.path,

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.request import urlopen
 
 import pytest
@@ -42,6 +43,9 @@ class DevServer:
                 with urlopen(f"{self.url}/v2/health/live", timeout=1) as response:
                     if response.status == 200:
                         return
+            except HTTPError as error:
+                if error.code == 401:  # up, with --auth iam
+                    return
             except OSError:
                 time.sleep(0.2)
         raise AssertionError("maas dev did not come up")
