@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: dev test setup lint typecheck bench synth layers clean prometheus
+.PHONY: dev test setup lint typecheck bench synth layers clean prometheus lock audit
 
 setup: $(STAMP) node_modules/.installed layers/build/.built
 
@@ -21,12 +21,26 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch node_modules/.installed
 
-# Reinstall only when the project's dependencies change.
-$(STAMP): pyproject.toml
+EXTRAS := onnx tflite demo local infra exporter dev
+
+# Reinstall only when the dependencies change: the exact, hash-checked versions of
+# requirements.lock, then maas itself (its dependencies are all in the lock).
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[onnx,tflite,demo,local,infra,exporter,dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# After changing dependencies in pyproject.toml: pin them again (Python 3.11, Linux x86_64).
+lock:
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml $(addprefix --extra ,$(EXTRAS)) --python-version 3.11 \
+		--python-platform x86_64-unknown-linux-gnu --generate-hashes -o requirements.lock
+
+# Known vulnerabilities in the locked versions (needs the internet; CI runs it).
+audit: setup
+	$(BIN)/pip-audit -r requirements.lock --require-hashes --disable-pip
 
 dev: setup
 	$(BIN)/maas dev --host $(HOST) --port $(PORT)
