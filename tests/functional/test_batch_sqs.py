@@ -4,75 +4,13 @@ the dead-letter queue while its neighbours succeed."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from maas.batch import BatchProcessor
-from maas.batch.sqs import SqsBatchHandler
-from maas.dataplane import DataPlane
 from maas.local.context import LocalLambdaContext
-from maas.local.trigger import SqsTrigger, create_batch_queue
-from maas.registry import Registry, RegistrySource
-
-MAX_RECEIVES = 2
-
-
-class CountingProcessor(BatchProcessor):
-    runs = 0
-
-    def process(self, bucket: str, key: str, version_id: str | None = None, **options: Any) -> Any:
-        CountingProcessor.runs += 1
-        return super().process(bucket, key, version_id, **options)
-
-
-@pytest.fixture
-def wiring(
-    dynamo_registry: Registry, artifacts: dict[str, Path], aws_endpoint: str, tmp_path: Path
-) -> dict[str, Any]:
-    dynamo_registry.register("digits", artifacts["digits"])
-    dynamo_registry.promote("digits", "prod", 1)
-    clients = {
-        name: boto3.client(name, endpoint_url=aws_endpoint, region_name="us-east-1")
-        for name in ("sqs", "dynamodb")
-    }
-    suffix = dynamo_registry.artifacts.bucket.split("-")[-1]
-    queue, _ = create_batch_queue(
-        clients["sqs"], f"batch-{suffix}", max_receives=MAX_RECEIVES, visibility_timeout=1
-    )
-    table = f"idempotency-{suffix}"
-    clients["dynamodb"].create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
-    CountingProcessor.runs = 0
-    plane = DataPlane(RegistrySource(dynamo_registry, cache_dir=tmp_path))
-    processor = CountingProcessor(plane, dynamo_registry.artifacts.client)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ENDPOINT_URL", aws_endpoint)  # Powertools' idempotency client
-        handler = SqsBatchHandler(processor, idempotency_table=table)
-    return {
-        "queue": queue,
-        "sqs": clients["sqs"],
-        "handler": handler,
-        "bucket": dynamo_registry.artifacts.bucket,
-        "s3": dynamo_registry.artifacts.client,
-        "endpoint": aws_endpoint,
-    }
-
-
-def notification(bucket: str, key: str, etag: str = "abc") -> str:
-    return json.dumps(
-        {
-            "Records": [
-                {"s3": {"bucket": {"name": bucket}, "object": {"key": key.replace(" ", "+"), "eTag": etag}}}
-            ]
-        }
-    )
+from maas.local.trigger import SqsTrigger
+from tests.functional.conftest import CountingProcessor, notification
 
 
 def test_the_same_object_delivered_twice_is_processed_once(
