@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import botocore.exceptions
 import pytest
 
@@ -43,3 +46,246 @@ def test_update_endpoint_names_what_is_missing(aws_endpoint: str) -> None:
     sagemaker = aws_client("sagemaker", aws_endpoint)
     with pytest.raises(botocore.exceptions.ClientError, match="Could not find endpoint"):
         sagemaker.update_endpoint(EndpointName="no-such-endpoint", EndpointConfigName="gap-a-config")
+
+
+def deploy(aws_endpoint: str, name: str, template: dict[str, Any]) -> dict[str, str]:
+    """Create `template` through a change set, as `cdk deploy` does; its outputs."""
+    cloudformation = aws_client("cloudformation", aws_endpoint)
+    created = cloudformation.create_change_set(
+        StackName=name, ChangeSetName="deploy", ChangeSetType="CREATE", TemplateBody=json.dumps(template)
+    )
+    cloudformation.execute_change_set(ChangeSetName=created["Id"], StackName=name)
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+
+
+def test_outputs_are_resolved_when_a_change_set_is_executed(aws_endpoint: str) -> None:
+    template = {
+        "Resources": {"Bucket": {"Type": "AWS::S3::Bucket"}},
+        "Outputs": {"Name": {"Value": {"Ref": "Bucket"}}},
+    }
+    outputs = deploy(aws_endpoint, "gap-outputs", template)
+    assert outputs["Name"] in {b["Name"] for b in aws_client("s3", aws_endpoint).list_buckets()["Buckets"]}
+
+
+def test_a_template_url_on_the_loopback_address_is_read_path_style(aws_endpoint: str) -> None:
+    s3 = aws_client("s3", aws_endpoint)
+    s3.create_bucket(Bucket="gap-templates")
+    template = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}}
+    s3.put_object(Bucket="gap-templates", Key="t/template.json", Body=json.dumps(template).encode())
+    cloudformation = aws_client("cloudformation", aws_endpoint)
+    cloudformation.create_stack(
+        StackName="gap-url", TemplateURL=f"{aws_endpoint}/gap-templates/t/template.json"
+    )
+    resources = cloudformation.list_stack_resources(StackName="gap-url")["StackResourceSummaries"]
+    assert [r["ResourceType"] for r in resources] == ["AWS::SQS::Queue"]
+
+
+def test_cdk_resources_moto_lacks_are_created_or_recorded_so_references_resolve(aws_endpoint: str) -> None:
+    template = {
+        "Resources": {
+            "Table": {
+                "Type": "AWS::DynamoDB::GlobalTable",
+                "Properties": {
+                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "Replicas": [{"Region": "us-east-1", "DeletionProtectionEnabled": True}],
+                },
+            },
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}},
+            },
+            "Function": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Runtime": "python3.12",
+                    "Handler": "index.handler",
+                    "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "Code": {"ZipFile": "def handler(event, context):\n    return 1\n"},
+                },
+            },
+            "Version": {"Type": "AWS::Lambda::Version", "Properties": {"FunctionName": {"Ref": "Function"}}},
+            "Live": {
+                "Type": "AWS::Lambda::Alias",
+                "Properties": {
+                    "FunctionName": {"Ref": "Function"},
+                    "FunctionVersion": {"Fn::GetAtt": ["Version", "Version"]},
+                    "Name": "live",
+                },
+            },
+            "Api": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {"Name": "api", "ProtocolType": "HTTP"}},
+            "Integration": {
+                "Type": "AWS::ApiGatewayV2::Integration",
+                "Properties": {"ApiId": {"Ref": "Api"}, "IntegrationUri": {"Ref": "Live"}},
+            },
+            "Alarm": {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {"Dimensions": [{"Value": {"Ref": "Api"}}]},
+            },
+        },
+        "Outputs": {
+            "TableArn": {"Value": {"Fn::GetAtt": ["Table", "Arn"]}},
+            "AliasArn": {"Value": {"Ref": "Live"}},
+            "ApiUrl": {"Value": {"Fn::GetAtt": ["Api", "ApiEndpoint"]}},
+            "Integration": {"Value": {"Ref": "Integration"}},
+        },
+    }
+    outputs = deploy(aws_endpoint, "gap-resources", template)
+    table = outputs["TableArn"].rsplit("/", 1)[-1]
+    described = aws_client("dynamodb", aws_endpoint).describe_table(TableName=table)["Table"]
+    assert described["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert described["DeletionProtectionEnabled"] is True
+    assert outputs["AliasArn"].endswith(":live")
+    function = outputs["AliasArn"].split(":function:")[1].split(":")[0]
+    alias = aws_client("lambda", aws_endpoint).get_alias(FunctionName=function, Name="live")
+    assert alias["FunctionVersion"] == "1"
+    assert outputs["ApiUrl"].startswith("https://") and outputs["ApiUrl"].endswith(
+        ".execute-api.us-east-1.amazonaws.com"
+    )
+    assert outputs["Integration"]
+
+
+def test_current_gpu_instance_types_are_accepted(aws_endpoint: str) -> None:
+    sagemaker = aws_client("sagemaker", aws_endpoint)
+    sagemaker.create_model(
+        ModelName="gap-g5",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="gap-g5",
+        ProductionVariants=[
+            {
+                "VariantName": "v1",
+                "ModelName": "gap-g5",
+                "InstanceType": "ml.g5.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    with pytest.raises(botocore.exceptions.ClientError, match="instanceType"):
+        sagemaker.create_endpoint_config(
+            EndpointConfigName="gap-bad",
+            ProductionVariants=[
+                {
+                    "VariantName": "v1",
+                    "ModelName": "gap-g5",
+                    "InstanceType": "ml.nope.xlarge",
+                    "InitialInstanceCount": 1,
+                }
+            ],
+        )
+
+
+def test_an_endpoint_made_by_a_template_keeps_its_endpoint_name(aws_endpoint: str) -> None:
+    template = {
+        "Resources": {
+            "Model": {
+                "Type": "AWS::SageMaker::Model",
+                "Properties": {
+                    "ExecutionRoleArn": "arn:aws:iam::123456789012:role/r",
+                    "PrimaryContainer": {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"},
+                },
+            },
+            "Config": {
+                "Type": "AWS::SageMaker::EndpointConfig",
+                "Properties": {
+                    "ProductionVariants": [
+                        {"VariantName": "v1", "ModelName": {"Fn::GetAtt": ["Model", "ModelName"]},
+                         "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1, "InitialVariantWeight": 1}
+                    ]
+                },
+            },
+            "Endpoint": {
+                "Type": "AWS::SageMaker::Endpoint",
+                "Properties": {
+                    "EndpointName": "gap-named-endpoint",
+                    "EndpointConfigName": {"Fn::GetAtt": ["Config", "EndpointConfigName"]},
+                },
+            },
+        }
+    }  # fmt: skip
+    deploy(aws_endpoint, "gap-sagemaker", template)
+    described = aws_client("sagemaker", aws_endpoint).describe_endpoint(EndpointName="gap-named-endpoint")
+    assert described["EndpointStatus"] == "InService"
+
+
+def test_describing_a_change_set_that_does_not_exist_says_so(aws_endpoint: str) -> None:
+    cloudformation = aws_client("cloudformation", aws_endpoint)
+    with pytest.raises(cloudformation.exceptions.ChangeSetNotFoundException):
+        cloudformation.describe_change_set(ChangeSetName="cdk-deploy-change-set", StackName="gap-nothing")
+
+
+def update(aws_endpoint: str, name: str, template: dict[str, Any], parameters: list[dict[str, Any]]) -> None:
+    cloudformation = aws_client("cloudformation", aws_endpoint)
+    created = cloudformation.create_change_set(
+        StackName=name, ChangeSetName="update", ChangeSetType="UPDATE",
+        TemplateBody=json.dumps(template), Parameters=parameters,
+    )  # fmt: skip
+    cloudformation.execute_change_set(ChangeSetName=created["Id"], StackName=name)
+    assert cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+
+
+def test_an_update_keeps_an_ssm_parameter_with_its_previous_value_and_updates_a_layered_function(
+    aws_endpoint: str,
+) -> None:
+    aws_client("ssm", aws_endpoint).put_parameter(Name="/gap/version", Value="30", Type="String")
+
+    def template(memory: int) -> dict[str, Any]:
+        return {
+            "Parameters": {
+                "Version": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/gap/version"}
+            },
+            "Resources": {
+                "Role": {
+                    "Type": "AWS::IAM::Role",
+                    "Properties": {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}},
+                },
+                "Layer": {
+                    "Type": "AWS::Lambda::LayerVersion",
+                    "Properties": {"Content": {"S3Bucket": "gap-layers", "S3Key": "layer.zip"}},
+                },
+                "Function": {
+                    "Type": "AWS::Lambda::Function",
+                    "Properties": {
+                        "Runtime": "python3.12",
+                        "Handler": "index.handler",
+                        "MemorySize": memory,
+                        "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                        "Layers": [{"Ref": "Layer"}],
+                        # From S3, as CDK ships code (moto cannot update inline ZipFile code).
+                        "Code": {"S3Bucket": "gap-layers", "S3Key": "function.zip"},
+                    },
+                },
+            },
+            "Outputs": {"Function": {"Value": {"Ref": "Function"}}},
+        }
+
+    s3 = aws_client("s3", aws_endpoint)
+    s3.create_bucket(Bucket="gap-layers")
+    s3.put_object(Bucket="gap-layers", Key="layer.zip", Body=zip_of("python/gap.py", b"X = 1\n"))
+    s3.put_object(
+        Bucket="gap-layers",
+        Key="function.zip",
+        Body=zip_of("index.py", b"def handler(e, c):\n    return 1\n"),
+    )
+    outputs = deploy(aws_endpoint, "gap-update", template(512))
+    # As the CDK CLI sends it: the bootstrap version parameter keeps its previous value.
+    update(
+        aws_endpoint, "gap-update", template(1024), [{"ParameterKey": "Version", "UsePreviousValue": True}]
+    )
+    function = aws_client("lambda", aws_endpoint).get_function(FunctionName=outputs["Function"])
+    assert function["Configuration"]["MemorySize"] == 1024
+
+
+def zip_of(name: str, content: bytes) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(name, content)
+    return buffer.getvalue()

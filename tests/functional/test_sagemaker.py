@@ -63,7 +63,7 @@ def deploy_like_the_stack(endpoint_url: str, registry: Registry, name: str, vers
             {
                 "VariantName": f"v{version}",
                 "ModelName": f"{endpoint}-stack",
-                "InstanceType": "ml.g4dn.xlarge",  # a GPU type moto knows (its list predates g5)
+                "InstanceType": "ml.g5.xlarge",  # moto_gaps teaches moto this type
                 "InitialInstanceCount": 1,
                 "InitialVariantWeight": 100.0,
             }
@@ -175,7 +175,7 @@ def test_promotion_moves_the_endpoint_to_a_new_config_blue_green_and_rollback_re
     assert [v["VariantName"] for v in described["ProductionVariants"]] == ["v2"]
     config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
     (variant,) = config["ProductionVariants"]
-    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.g4dn.xlarge", 1)
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.g5.xlarge", 1)
     model = sagemaker.describe_model(ModelName=variant["ModelName"])
     assert model["PrimaryContainer"]["ModelDataUrl"].endswith("/artifacts/large/v2/model.tar.gz")
     assert model["ExecutionRoleArn"] == ROLE
