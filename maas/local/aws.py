@@ -56,12 +56,12 @@ class EmbeddedAws:
 
         from maas.local.moto_gaps import install
 
-        install()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per AWS call buries everything else
         app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
         )
+        install(self.endpoint)  # now that the port is known
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="maas-embedded-aws", daemon=True
         )

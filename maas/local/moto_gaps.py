@@ -6,11 +6,16 @@ own test in tests/functional/test_moto_gaps.py.
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 
-def install() -> None:
-    """Install every extension (idempotent; an extension steps aside once moto has the call)."""
+def install(endpoint: str | None = None) -> None:
+    """Install every extension (idempotent; an extension steps aside once moto has the call).
+    `endpoint` is where the emulator listens, for the Lambda functions it runs to call back."""
+    if endpoint is not None:
+        _WORKERS.endpoint = endpoint
     _sagemaker_update_endpoint()
     _cloudformation_loopback_template_url()
     _cloudformation_resources()
@@ -21,6 +26,7 @@ def install() -> None:
     _cloudformation_change_set_not_found()
     _cloudformation_previous_ssm_values()
     _lambda_layer_version_reference()
+    _lambda_runs_in_local_python()
 
 
 def _sagemaker_update_endpoint() -> None:
@@ -420,3 +426,104 @@ def _lambda_layer_version_reference() -> None:
     if "physical_resource_id" in vars(LayerVersion):
         return
     LayerVersion.physical_resource_id = property(lambda self: self.arn)  # type: ignore[attr-defined]
+
+
+class _Workers:
+    """Warm worker processes, one per function version (code and environment), like Lambda's
+    containers: an invocation waits for its worker, which serves one at a time."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.endpoint = "http://127.0.0.1:4566"
+        self._workers: dict[str, tuple[Any, Any]] = {}
+        self._guard = threading.Lock()
+
+    def invoke(self, function: Any, event: Any) -> tuple[str, bool]:
+        process, lock = self._worker(function)
+        with lock:
+            process.stdin.write(json.dumps(event) + "\n")
+            process.stdin.flush()
+            line = process.stdout.readline()
+        if not line:
+            with self._guard:
+                self._workers.pop(self._key(function), None)
+            return json.dumps(
+                {"errorMessage": "the function's process exited", "errorType": "Runtime.ExitError"}
+            ), True
+        answer = json.loads(line)
+        if "error" in answer:
+            return json.dumps(answer["error"]), True
+        return json.dumps(answer["result"]), False
+
+    def stop(self) -> None:
+        with self._guard:
+            for process, _ in self._workers.values():
+                process.kill()
+            self._workers.clear()
+
+    def _key(self, function: Any) -> str:
+        return f"{function.function_arn}:{function.code_sha_256}:{sorted(function.environment_vars.items())}"
+
+    def _worker(self, function: Any) -> tuple[Any, Any]:
+        import io
+        import subprocess
+        import sys
+        import tempfile
+        import threading
+        import zipfile
+
+        key = self._key(function)
+        with self._guard:
+            if key in self._workers and self._workers[key][0].poll() is None:
+                return self._workers[key]
+            code_dir = tempfile.mkdtemp(prefix=f"maas-lambda-{function.function_name[:40]}-")
+            with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
+                archive.extractall(code_dir)
+            environment = {
+                **{k: v for k, v in os.environ.items() if not k.startswith(("MAAS_", "AWS_", "POWERTOOLS_"))},
+                **function.environment_vars,
+                "AWS_ENDPOINT_URL": self.endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": function.region,
+                "AWS_DEFAULT_REGION": function.region,
+                "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+                "MAAS_LAMBDA_TIMEOUT": str(function.timeout),
+            }
+            process = subprocess.Popen(
+                [sys.executable, "-m", "maas.local.lambda_worker", code_dir, function.handler],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL if os.environ.get("MAAS_LAMBDA_LOGS") != "1" else None,
+                text=True,
+                env=environment,
+                cwd=code_dir,
+            )
+            self._workers[key] = (process, threading.Lock())
+            return self._workers[key]
+
+
+_WORKERS = _Workers()
+
+
+def _lambda_runs_in_local_python() -> None:
+    """Gap: moto invokes a function only in Docker (or answers a canned string without it).
+    Here a function runs in a warm local Python process: its code unpacked, its environment
+    set, AWS_ENDPOINT_URL pointing back at the emulator. The process uses this interpreter and
+    its packages rather than the function's layers, whose wheels are built for Lambda's
+    platform (arm64, Python 3.12) and need not load on this machine."""
+    import atexit
+
+    from moto.awslambda.models import LambdaFunction
+
+    if getattr(LambdaFunction._invoke_lambda, "maas_gap", False):
+        return
+
+    def invoke_locally(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        result, errored = _WORKERS.invoke(self, event if event is not None else {})
+        return result, errored, ""
+
+    invoke_locally.maas_gap = True  # type: ignore[attr-defined]
+    LambdaFunction._invoke_lambda = invoke_locally  # type: ignore[method-assign]
+    atexit.register(_WORKERS.stop)

@@ -1,9 +1,9 @@
 """`cdk deploy` of the real stack, with the real CDK CLI, to the embedded AWS (moto with the
 extensions in maas.local.moto_gaps): bootstrap, deploy, an update, destroy.
 
-What moto cannot run is recorded, not executed: API Gateway HTTP APIs, alarms and scaling
-policies exist as resources with their properties, and Lambda functions are created but
-not invoked here."""
+Lambda functions run in local Python processes (maas.local.moto_gaps). What moto cannot
+run is recorded, not executed: API Gateway HTTP APIs, alarms and scaling policies exist as
+resources with their properties."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from maas.config import EXAMPLE
+from maas.local.events import http_api_event
 from tests.functional.conftest import aws_client
 
 pytestmark = pytest.mark.e2e
@@ -69,6 +70,14 @@ def test_bootstrap_deploy_update_and_destroy_the_example_stack(aws_endpoint: str
     digits = functions['["digits"]']
     assert digits["Environment"]["Variables"]["MAAS_REGISTRY_TABLE"] == outputs["RegistryTable"]
     assert digits["MemorySize"] == 1024
+    # The deployed function runs (in a local Python process) and reads the deployed table.
+    event = http_api_event(method="GET", target="/v2/models/digits", headers={}, body=b"")
+    answer = aws_client("lambda", aws_endpoint).invoke(
+        FunctionName=digits["FunctionName"], Payload=json.dumps(event).encode()
+    )
+    response = json.loads(answer["Payload"].read())
+    assert response["statusCode"] == 404, response
+    assert json.loads(response["body"]) == {"error": "model 'digits' not found"}
     endpoint = aws_client("sagemaker", aws_endpoint).describe_endpoint(EndpointName="maas-e2e-digits-large")
     assert [v["VariantName"] for v in endpoint["ProductionVariants"]] == ["v1"]
 

@@ -289,3 +289,49 @@ def zip_of(name: str, content: bytes) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr(name, content)
     return buffer.getvalue()
+
+
+HANDLER = b"""
+import os
+import boto3
+
+def handler(event, context):
+    print("a log line, not part of the answer")
+    if event.get("fail"):
+        raise ValueError("asked to fail")
+    buckets = [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]]
+    return {"event": event, "pid": os.getpid(), "table": os.environ["TABLE"], "sees_gap_bucket": "gap-lambda" in buckets}
+"""
+
+
+def test_a_function_runs_in_a_warm_local_python_process_that_calls_the_emulator_back(
+    aws_endpoint: str,
+) -> None:
+    aws_client("s3", aws_endpoint).create_bucket(Bucket="gap-lambda")
+    role = aws_client("iam", aws_endpoint).create_role(
+        RoleName="gap-lambda", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )["Role"]["Arn"]
+    functions = aws_client("lambda", aws_endpoint)
+    functions.create_function(
+        FunctionName="gap-local",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": zip_of("app.py", HANDLER)},
+        Environment={"Variables": {"TABLE": "registry"}},
+    )
+    answers = []
+    for n in range(2):
+        response = functions.invoke(FunctionName="gap-local", Payload=json.dumps({"n": n}).encode())
+        assert "FunctionError" not in response
+        answers.append(json.loads(response["Payload"].read()))
+    assert [a["event"] for a in answers] == [{"n": 0}, {"n": 1}]
+    assert answers[0]["table"] == "registry" and answers[0]["sees_gap_bucket"] is True
+    assert answers[0]["pid"] == answers[1]["pid"]  # warm: the same process served both
+
+    failed = functions.invoke(FunctionName="gap-local", Payload=json.dumps({"fail": True}).encode())
+    assert failed["FunctionError"]
+    assert json.loads(failed["Payload"].read()) == {
+        "errorMessage": "asked to fail",
+        "errorType": "ValueError",
+    }
