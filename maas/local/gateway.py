@@ -89,6 +89,13 @@ class LocalGateway(ThreadingHTTPServer):
         else:
             logger.exception("error serving a request from %s", client_address)
 
+    def add_route(self, prefix: str, handler: Callable[[dict[str, Any], Any], Any]) -> None:
+        """Route `prefix` to `handler` from now on (routes of a deployed API arrive one by one)."""
+        routes = dict(self.routes)
+        routes[prefix] = handler
+        self.locks.setdefault(prefix, threading.Lock())
+        self.routes = sorted(routes.items(), key=lambda route: len(route[0]), reverse=True)
+
     def invoke(self, event: dict[str, Any]) -> HttpResponse:
         path = event["rawPath"]
         route = next(

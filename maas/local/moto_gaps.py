@@ -15,7 +15,7 @@ def install(endpoint: str | None = None) -> None:
     """Install every extension (idempotent; an extension steps aside once moto has the call).
     `endpoint` is where the emulator listens, for the Lambda functions it runs to call back."""
     if endpoint is not None:
-        _WORKERS.endpoint = endpoint
+        WORKERS.endpoint = endpoint
     _sagemaker_update_endpoint()
     _cloudformation_loopback_template_url()
     _cloudformation_resources()
@@ -159,7 +159,9 @@ def _recorded_model(base: Any, resource_type: str, attributes: tuple[str, ...]) 
             region_name: str,
             **_: Any,
         ) -> Recorded:
-            return cls(resource_name, cloudformation_json.get("Properties", {}), region_name)
+            recorded = cls(resource_name, cloudformation_json.get("Properties", {}), region_name)
+            _serve_http_api(resource_type, recorded.id, recorded.properties)
+            return recorded
 
         @classmethod
         def update_from_cloudformation_json(
@@ -181,13 +183,27 @@ def _recorded_model(base: Any, resource_type: str, attributes: tuple[str, ...]) 
 
         def get_cfn_attribute(self, attribute_name: str) -> Any:
             if attribute_name == "ApiEndpoint":
-                return f"https://{self.id}.execute-api.{self.region}.amazonaws.com"
+                from maas.local.http_api import APIS
+
+                return APIS.url(self.id)
             if attribute_name == "Arn":
                 return f"arn:aws:{resource_type.split('::')[1].lower()}:{self.region}:123456789012:{self.id}"
             return self.id
 
     Recorded.__name__ = Recorded.__qualname__ = "Recorded" + resource_type.replace("::", "")
     return Recorded
+
+
+def _serve_http_api(resource_type: str, resource_id: str, properties: dict[str, Any]) -> None:
+    """API Gateway v2 resources become a loopback gateway (maas.local.http_api)."""
+    from maas.local.http_api import APIS
+
+    if resource_type == "AWS::ApiGatewayV2::Api":
+        APIS.url(resource_id)
+    elif resource_type == "AWS::ApiGatewayV2::Integration":
+        APIS.integration(str(properties["ApiId"]), resource_id, properties)
+    elif resource_type == "AWS::ApiGatewayV2::Route":
+        APIS.route(str(properties["ApiId"]), properties)
 
 
 def _global_table_model(base: Any) -> type:
@@ -504,7 +520,7 @@ class _Workers:
             return self._workers[key]
 
 
-_WORKERS = _Workers()
+WORKERS = _Workers()
 
 
 def _lambda_runs_in_local_python() -> None:
@@ -521,9 +537,9 @@ def _lambda_runs_in_local_python() -> None:
         return
 
     def invoke_locally(self: Any, event: Any = None) -> tuple[str, bool, str]:
-        result, errored = _WORKERS.invoke(self, event if event is not None else {})
+        result, errored = WORKERS.invoke(self, event if event is not None else {})
         return result, errored, ""
 
     invoke_locally.maas_gap = True  # type: ignore[attr-defined]
     LambdaFunction._invoke_lambda = invoke_locally  # type: ignore[method-assign]
-    atexit.register(_WORKERS.stop)
+    atexit.register(WORKERS.stop)

@@ -10,9 +10,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from maas.config import EXAMPLE
 from maas.local.events import http_api_event
@@ -40,6 +46,22 @@ def cdk(aws_endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
             "\n".join(line for line in said if any(m in line for m in ("❌", "‣", "Error", "FAILED")))[-4000:]
         )
     return done
+
+
+def call(api: str, method: str, path: str, body: bytes = b"", *, sign: bool = True) -> tuple[int, Any]:
+    """An HTTP call to the deployed API, SigV4-signed with the local stack's credentials."""
+    headers = {"content-type": "application/json", "host": api.removeprefix("http://")}
+    request = AWSRequest(method=method, url=f"{api}{path}", data=body, headers=headers)
+    if sign:
+        SigV4Auth(Credentials("testing", "testing"), "execute-api", "us-east-1").add_auth(request)
+    sent = urllib.request.Request(
+        f"{api}{path}", data=body or None, headers=dict(request.headers.items()), method=method
+    )
+    try:
+        with urllib.request.urlopen(sent, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 def test_bootstrap_deploy_update_and_destroy_the_example_stack(aws_endpoint: str, tmp_path: Path) -> None:
@@ -78,6 +100,11 @@ def test_bootstrap_deploy_update_and_destroy_the_example_stack(aws_endpoint: str
     response = json.loads(answer["Payload"].read())
     assert response["statusCode"] == 404, response
     assert json.loads(response["body"]) == {"error": "model 'digits' not found"}
+    # Through the deployed API, on its loopback gateway: IAM auth on every route.
+    api = outputs["ApiUrl"]
+    assert api.startswith("http://127.0.0.1:")
+    assert call(api, "GET", "/v2/health/live", sign=False)[0] == 401
+    assert call(api, "GET", "/v2/models/digits") == (404, {"error": "model 'digits' not found"})
     endpoint = aws_client("sagemaker", aws_endpoint).describe_endpoint(EndpointName="maas-e2e-digits-large")
     assert [v["VariantName"] for v in endpoint["ProductionVariants"]] == ["v1"]
 
