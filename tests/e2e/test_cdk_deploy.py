@@ -48,7 +48,9 @@ def cdk(aws_endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def call(api: str, method: str, path: str, body: bytes = b"", *, sign: bool = True) -> tuple[int, Any]:
+def call(
+    api: str, method: str, path: str, body: bytes = b"", *, sign: bool = True, raw: bool = False
+) -> tuple[int, Any]:
     """An HTTP call to the deployed API, SigV4-signed with the local stack's credentials."""
     headers = {"content-type": "application/json", "host": api.removeprefix("http://")}
     request = AWSRequest(method=method, url=f"{api}{path}", data=body, headers=headers)
@@ -59,12 +61,16 @@ def call(api: str, method: str, path: str, body: bytes = b"", *, sign: bool = Tr
     )
     try:
         with urllib.request.urlopen(sent, timeout=60) as response:
-            return response.status, json.loads(response.read())
+            content = response.read()
+            return response.status, content if raw else json.loads(content)
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
 
 
-def test_bootstrap_deploy_update_and_destroy_the_example_stack(aws_endpoint: str, tmp_path: Path) -> None:
+def test_bootstrap_deploy_update_and_destroy_the_example_stack(
+    aws_endpoint: str, tmp_path: Path, model_dir: Path
+) -> None:
+    digits_model = model_dir / "digits" / "1" / "model.onnx"
     config = tmp_path / "maas.yaml"
     config.write_text(EXAMPLE.replace("stack_name: maas ", "stack_name: maas-e2e "))
     common = ["-c", f"config={config}", "-o", str(tmp_path / "cdk.out")]
@@ -105,6 +111,27 @@ def test_bootstrap_deploy_update_and_destroy_the_example_stack(aws_endpoint: str
     assert api.startswith("http://127.0.0.1:")
     assert call(api, "GET", "/v2/health/live", sign=False)[0] == 401
     assert call(api, "GET", "/v2/models/digits") == (404, {"error": "model 'digits' not found"})
+    # A model team's first release through the deployed registry API, then a prediction.
+    status, upload = call(api, "POST", "/registry/models/digits/uploads", b'{"filename": "model.onnx"}')
+    assert status == 201, upload
+    # As `curl -T` sends it; urllib's default form content type makes moto parse the body as a form.
+    put = urllib.request.Request(
+        upload["upload_url"],
+        data=digits_model.read_bytes(),
+        headers={"content-type": "application/octet-stream"},
+        method="PUT",
+    )
+    with urllib.request.urlopen(put, timeout=60) as response:
+        assert response.status == 200
+    body = json.dumps({"upload_key": upload["upload_key"]}).encode()
+    status, version = call(api, "POST", "/registry/models/digits/versions", body)
+    assert (status, version["version"]) == (201, 1), version
+    assert call(api, "PUT", "/registry/models/digits/aliases/prod", b'{"version": 1}')[0] == 200
+    row = {"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": [0.0] * 64}]}
+    status, answer = call(api, "POST", "/v2/models/digits/infer", json.dumps(row).encode())
+    assert status == 200, answer
+    assert (answer["model_name"], answer["model_version"]) == ("digits", "1")
+    assert call(api, "GET", "/metrics", raw=True)[0] == 200
     endpoint = aws_client("sagemaker", aws_endpoint).describe_endpoint(EndpointName="maas-e2e-digits-large")
     assert [v["VariantName"] for v in endpoint["ProductionVariants"]] == ["v1"]
 

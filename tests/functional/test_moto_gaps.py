@@ -214,7 +214,7 @@ def test_an_endpoint_made_by_a_template_keeps_its_endpoint_name(aws_endpoint: st
 def test_describing_a_change_set_that_does_not_exist_says_so(aws_endpoint: str) -> None:
     cloudformation = aws_client("cloudformation", aws_endpoint)
     with pytest.raises(cloudformation.exceptions.ChangeSetNotFoundException):
-        cloudformation.describe_change_set(ChangeSetName="cdk-deploy-change-set", StackName="gap-nothing")
+        cloudformation.describe_change_set(ChangeSetName="gap-never-created", StackName="gap-nothing")
 
 
 def update(aws_endpoint: str, name: str, template: dict[str, Any], parameters: list[dict[str, Any]]) -> None:
