@@ -39,6 +39,14 @@ def _add_dev(commands: Any) -> None:
         default="none",
         help="iam: refuse requests without a SigV4 signature, as the deployed API does (default: %(default)s)",
     )
+    dev.add_argument(
+        "--deploy",
+        action="store_true",
+        help="cdk deploy the project's CDK app to the embedded AWS instead, serve it, destroy it at Ctrl-C",
+    )
+    dev.add_argument(
+        "--config", type=Path, default=None, help="with --deploy: the maas.yaml (default: the project's)"
+    )
     dev.set_defaults(run=_dev)
 
 
@@ -121,7 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from maas.local.dev import FUNCTIONS, run_dev
+    from maas.local.dev import FUNCTIONS, PROJECT_ROOT, run_dev
+
+    if args.deploy:
+        from maas.local.deploy import run_deployed
+
+        return run_deployed(PROJECT_ROOT, args.config or PROJECT_ROOT / "maas.yaml", aws_port=args.aws_port)
 
     return run_dev(
         args.host,
