@@ -274,7 +274,7 @@ models:                     # required: one prediction function per entry
     timeout_seconds: 30     # API Gateway waits at most 30 s
     # reserved_concurrency: 10
     provisioned_concurrency: 0
-    batch: false            # S3 batch inference (a later release)
+    batch: false            # true: infer on every file uploaded to inputs/<name>/
   - name: digits-tflite
     runtime: tflite
   - name: digits-large      # a larger model on a SageMaker GPU endpoint running Triton

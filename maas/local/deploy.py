@@ -24,7 +24,18 @@ from maas.local.aws import EmbeddedAws
 if TYPE_CHECKING:
     from types import FrameType
 
-ACCOUNT = "123456789012"  # moto's account
+
+def _account(endpoint: str, region: str) -> str:
+    import boto3
+
+    sts = boto3.client(
+        "sts",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return str(sts.get_caller_identity()["Account"])
 
 
 def run_deployed(project: Path, config_path: Path, *, aws_port: int = 4566) -> int:
@@ -49,7 +60,8 @@ def run_deployed(project: Path, config_path: Path, *, aws_port: int = 4566) -> i
         ["-c", f"config={config_path.resolve()}", "-o", str(scratch / "cdk.out")],
     )
     try:
-        cdk.run("bootstrap", f"aws://{ACCOUNT}/{config.region}", with_app=False)
+        account = _account(endpoint, config.region)
+        cdk.run("bootstrap", f"aws://{account}/{config.region}", with_app=False)
         cdk.run("deploy", "--require-approval", "never", "--outputs-file", str(scratch / "outputs.json"))
         outputs = json.loads((scratch / "outputs.json").read_text())[config.stack_name]
         print(

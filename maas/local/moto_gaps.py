@@ -124,6 +124,7 @@ RECORDED_TYPES: dict[str, tuple[str, ...]] = {
     "AWS::ApplicationAutoScaling::ScalingPolicy": ("Arn",),
     "AWS::S3::BucketPolicy": (),
     "AWS::SNS::TopicPolicy": (),
+    "AWS::SQS::QueuePolicy": (),
     "AWS::CDK::Metadata": (),
 }
 
@@ -523,6 +524,32 @@ class _Workers:
 WORKERS = _Workers()
 
 
+def _custom_resource_event(event: dict[str, Any]) -> dict[str, Any]:
+    """Gaps in the events moto sends custom resources (CDK's S3 notifications, for one):
+    the response URL names host.docker.internal, for a function in Docker, and properties
+    keep their JSON types, where CloudFormation sends every scalar as a string."""
+    from moto import settings
+
+    docker_host = f"{settings.moto_server_host()}:{settings.moto_server_port()}"
+    return {
+        **event,
+        "ResponseURL": str(event["ResponseURL"]).replace(docker_host, WORKERS.endpoint, 1),
+        "ResourceProperties": _as_strings(event.get("ResourceProperties", {})),
+    }
+
+
+def _as_strings(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _as_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_strings(item) for item in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
 def _lambda_runs_in_local_python() -> None:
     """Gap: moto invokes a function only in Docker (or answers a canned string without it).
     Here a function runs in a warm local Python process: its code unpacked, its environment
@@ -537,7 +564,10 @@ def _lambda_runs_in_local_python() -> None:
         return
 
     def invoke_locally(self: Any, event: Any = None) -> tuple[str, bool, str]:
-        result, errored = WORKERS.invoke(self, event if event is not None else {})
+        event = event if event is not None else {}
+        if isinstance(event, dict) and "ResponseURL" in event:
+            event = _custom_resource_event(event)
+        result, errored = WORKERS.invoke(self, event)
         return result, errored, ""
 
     invoke_locally.maas_gap = True  # type: ignore[attr-defined]

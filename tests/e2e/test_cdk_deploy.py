@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -48,6 +49,16 @@ def cdk(aws_endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def wait_for_object(s3: Any, bucket: str, key: str, limit: float = 60) -> Any:
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            assert time.monotonic() < deadline, f"s3://{bucket}/{key} never appeared"
+            time.sleep(0.5)
+
+
 def call(
     api: str, method: str, path: str, body: bytes = b"", *, sign: bool = True, raw: bool = False
 ) -> tuple[int, Any]:
@@ -67,14 +78,59 @@ def call(
         return error.code, json.loads(error.read())
 
 
+def release_through_the_deployed_api(api: str, model: Path) -> None:
+    """Upload through a presigned URL, register and promote through the deployed registry API,
+    then predict through the deployed OIP API."""
+    # A model team's first release through the deployed registry API, then a prediction.
+    status, upload = call(api, "POST", "/registry/models/digits/uploads", b'{"filename": "model.onnx"}')
+    assert status == 201, upload
+    # As `curl -T` sends it; urllib's default form content type makes moto parse the body as a form.
+    put = urllib.request.Request(
+        upload["upload_url"],
+        data=model.read_bytes(),
+        headers={"content-type": "application/octet-stream"},
+        method="PUT",
+    )
+    with urllib.request.urlopen(put, timeout=60) as response:
+        assert response.status == 200
+    body = json.dumps({"upload_key": upload["upload_key"]}).encode()
+    status, version = call(api, "POST", "/registry/models/digits/versions", body)
+    assert (status, version["version"]) == (201, 1), version
+    assert call(api, "PUT", "/registry/models/digits/aliases/prod", b'{"version": 1}')[0] == 200
+    row = {"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": [0.0] * 64}]}
+    status, answer = call(api, "POST", "/v2/models/digits/infer", json.dumps(row).encode())
+    assert status == 200, answer
+    assert (answer["model_name"], answer["model_version"]) == ("digits", "1")
+
+
+@pytest.fixture(params=["embedded", "localstack"])
+def target(request: pytest.FixtureRequest, aws_endpoint: str) -> str:
+    """The embedded AWS always; a LocalStack too when MAAS_E2E_ENDPOINT points at one (started
+    with Docker, which this machine and CI lack)."""
+    if request.param == "embedded":
+        return aws_endpoint
+    endpoint = os.environ.get("MAAS_E2E_ENDPOINT")
+    if not endpoint:
+        pytest.skip(
+            "MAAS_E2E_ENDPOINT is not set: start LocalStack (with Docker) and set it to run this suite there"
+        )
+    return endpoint
+
+
 def test_bootstrap_deploy_update_and_destroy_the_example_stack(
-    aws_endpoint: str, tmp_path: Path, model_dir: Path
+    target: str, tmp_path: Path, model_dir: Path
 ) -> None:
+    aws_endpoint = target
     digits_model = model_dir / "digits" / "1" / "model.onnx"
     config = tmp_path / "maas.yaml"
-    config.write_text(EXAMPLE.replace("stack_name: maas ", "stack_name: maas-e2e "))
+    config.write_text(
+        EXAMPLE.replace("stack_name: maas ", "stack_name: maas-e2e ").replace(
+            "batch: false ", "batch: true ", 1
+        )
+    )
     common = ["-c", f"config={config}", "-o", str(tmp_path / "cdk.out")]
-    cdk(aws_endpoint, "bootstrap", "aws://123456789012/us-east-1")
+    account = aws_client("sts", aws_endpoint).get_caller_identity()["Account"]  # moto's or LocalStack's
+    cdk(aws_endpoint, "bootstrap", f"aws://{account}/us-east-1")
 
     cdk(
         aws_endpoint,
@@ -91,7 +147,7 @@ def test_bootstrap_deploy_update_and_destroy_the_example_stack(
     assert table["DeletionProtectionEnabled"] is True
     aws_client("s3", aws_endpoint).head_bucket(Bucket=outputs["ArtifactBucketName"])
     functions = {
-        f["Environment"]["Variables"].get("MAAS_PRELOAD"): f
+        f.get("Environment", {}).get("Variables", {}).get("MAAS_PRELOAD"): f
         for f in aws_client("lambda", aws_endpoint).list_functions()["Functions"]
         if f["FunctionName"].startswith("maas-e2e-")
     }
@@ -111,27 +167,16 @@ def test_bootstrap_deploy_update_and_destroy_the_example_stack(
     assert api.startswith("http://127.0.0.1:")
     assert call(api, "GET", "/v2/health/live", sign=False)[0] == 401
     assert call(api, "GET", "/v2/models/digits") == (404, {"error": "model 'digits' not found"})
-    # A model team's first release through the deployed registry API, then a prediction.
-    status, upload = call(api, "POST", "/registry/models/digits/uploads", b'{"filename": "model.onnx"}')
-    assert status == 201, upload
-    # As `curl -T` sends it; urllib's default form content type makes moto parse the body as a form.
-    put = urllib.request.Request(
-        upload["upload_url"],
-        data=digits_model.read_bytes(),
-        headers={"content-type": "application/octet-stream"},
-        method="PUT",
-    )
-    with urllib.request.urlopen(put, timeout=60) as response:
-        assert response.status == 200
-    body = json.dumps({"upload_key": upload["upload_key"]}).encode()
-    status, version = call(api, "POST", "/registry/models/digits/versions", body)
-    assert (status, version["version"]) == (201, 1), version
-    assert call(api, "PUT", "/registry/models/digits/aliases/prod", b'{"version": 1}')[0] == 200
-    row = {"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": [0.0] * 64}]}
-    status, answer = call(api, "POST", "/v2/models/digits/infer", json.dumps(row).encode())
-    assert status == 200, answer
-    assert (answer["model_name"], answer["model_version"]) == ("digits", "1")
+    release_through_the_deployed_api(api, digits_model)
     assert call(api, "GET", "/metrics", raw=True)[0] == 200
+
+    # Batch: a file uploaded under inputs/digits/ reaches the function through the deployed
+    # S3 notification, queue and event source mapping; every row lands in outputs or errors.
+    s3, bucket = aws_client("s3", aws_endpoint), outputs["ArtifactBucketName"]
+    rows = [json.dumps([0.0] * 64), json.dumps([1.0] * 64), json.dumps([1.0] * 63)]
+    s3.put_object(Bucket=bucket, Key="inputs/digits/day-1.jsonl", Body="\n".join(rows).encode())
+    manifest = wait_for_object(s3, bucket, "outputs/digits/day-1.jsonl.manifest.json")
+    assert (manifest["rows_in"], manifest["rows_out"], manifest["rows_failed"]) == (3, 2, 1)
     endpoint = aws_client("sagemaker", aws_endpoint).describe_endpoint(EndpointName="maas-e2e-digits-large")
     assert [v["VariantName"] for v in endpoint["ProductionVariants"]] == ["v1"]
 
@@ -141,7 +186,7 @@ def test_bootstrap_deploy_update_and_destroy_the_example_stack(
     memory = {
         f["FunctionName"]: f["MemorySize"]
         for f in aws_client("lambda", aws_endpoint).list_functions()["Functions"]
-        if f["Environment"]["Variables"].get("MAAS_PRELOAD") == '["digits"]'
+        if f.get("Environment", {}).get("Variables", {}).get("MAAS_PRELOAD") == '["digits"]'
         and f["FunctionName"].startswith("maas-e2e-")
     }
     assert list(memory.values()) == [2048]

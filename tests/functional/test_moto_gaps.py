@@ -333,3 +333,24 @@ def test_a_function_runs_in_a_warm_local_python_process_that_calls_the_emulator_
         "errorMessage": "asked to fail",
         "errorType": "ValueError",
     }
+
+
+def test_a_custom_resource_event_reaches_the_emulator_and_has_string_properties() -> None:
+    from moto import settings
+
+    from maas.local.moto_gaps import WORKERS, _custom_resource_event
+
+    docker_host = f"{settings.moto_server_host()}:{settings.moto_server_port()}"
+    event = {
+        "RequestType": "Create",
+        "ResponseURL": f"{docker_host}/cloudformation_us-east-1/cfnresponse?stack=s",
+        "ResourceProperties": {"Managed": True, "Count": 3, "Nested": [{"Flag": False}], "Name": "n"},
+    }
+    sent = _custom_resource_event(event)
+    assert sent["ResponseURL"] == f"{WORKERS.endpoint}/cloudformation_us-east-1/cfnresponse?stack=s"
+    assert sent["ResourceProperties"] == {
+        "Managed": "true",
+        "Count": "3",
+        "Nested": [{"Flag": "false"}],
+        "Name": "n",
+    }
