@@ -32,6 +32,19 @@ class _AtomicDynamoDB:
         return self.app(environ, start_response)
 
 
+def start_embedded_aws(port: int) -> tuple[EmbeddedAws, str]:
+    """An EmbeddedAws on 127.0.0.1:`port`, started, and its endpoint; ConfigError if the port is taken."""
+    from maas.errors import ConfigError
+
+    aws = EmbeddedAws("127.0.0.1", port)
+    try:
+        return aws, aws.start()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot listen on 127.0.0.1:{port} for the embedded AWS ({error.strerror}); pass --aws-port"
+        ) from None
+
+
 class EmbeddedAws:
     """moto's server in a background thread on `host:port` (0 picks a free port)."""
 

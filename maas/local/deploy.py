@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from maas.config import load_config
 from maas.errors import ConfigError
-from maas.local.aws import EmbeddedAws
+from maas.local.aws import start_embedded_aws
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -45,13 +45,7 @@ def run_deployed(project: Path, config_path: Path, *, aws_port: int = 4566) -> i
         raise ConfigError(
             f"{project} has no cdk.json or node_modules/.bin/cdk: run `make setup` in a checkout"
         )
-    aws = EmbeddedAws("127.0.0.1", aws_port)
-    try:
-        endpoint = aws.start()
-    except OSError as error:
-        raise ConfigError(
-            f"cannot listen on 127.0.0.1:{aws_port} ({error.strerror}); pass --aws-port"
-        ) from None
+    aws, endpoint = start_embedded_aws(aws_port)
     scratch = Path(tempfile.mkdtemp(prefix="maas-deploy-"))
     cdk = _Cdk(
         project,

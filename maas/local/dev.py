@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maas.errors import ConfigError
-from maas.local.aws import EmbeddedAws
+from maas.local.aws import start_embedded_aws
 from maas.local.demo import ensure_demo_models
 from maas.local.gateway import LocalGateway, load_handler
 from maas.local.trigger import SqsTrigger
@@ -141,13 +141,7 @@ def run_dev(
     model_dir.mkdir(parents=True, exist_ok=True)
     if demo:
         ensure_demo_models(model_dir)
-    aws = EmbeddedAws("127.0.0.1", aws_port)
-    try:
-        endpoint = aws.start()
-    except OSError as error:
-        raise ConfigError(
-            f"cannot listen on 127.0.0.1:{aws_port} for the embedded AWS ({error.strerror}); pass --aws-port"
-        ) from None
+    aws, endpoint = start_embedded_aws(aws_port)
     try:
         use_embedded_aws(endpoint)
         import boto3
