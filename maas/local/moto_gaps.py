@@ -512,16 +512,73 @@ class _Workers:
                 [sys.executable, "-m", "maas.local.lambda_worker", code_dir, function.handler],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL if os.environ.get("MAAS_LAMBDA_LOGS") != "1" else None,
+                stderr=subprocess.PIPE,
                 text=True,
                 env=environment,
                 cwd=code_dir,
             )
+            threading.Thread(
+                target=self._read_log,
+                args=(process.stderr,),
+                name=f"log-{function.function_name}",
+                daemon=True,
+            ).start()
             self._workers[key] = (process, threading.Lock())
             return self._workers[key]
 
+    def _read_log(self, stream: Any) -> None:
+        """The function's log: EMF records become CloudWatch metrics, as CloudWatch Logs makes
+        them from a Lambda's output; other lines are shown with MAAS_LAMBDA_LOGS=1."""
+        import sys
+
+        show = os.environ.get("MAAS_LAMBDA_LOGS") == "1"
+        for line in stream:
+            if line.startswith("{") and '"_aws"' in line:
+                try:
+                    put_emf_metrics(self.endpoint, json.loads(line))
+                    continue
+                except (ValueError, KeyError, TypeError):
+                    pass
+            if show:
+                sys.stderr.write(line)
+
 
 WORKERS = _Workers()
+
+
+def put_emf_metrics(endpoint: str, record: dict[str, Any]) -> None:
+    """PutMetricData for one Embedded Metric Format record (what CloudWatch extracts from logs)."""
+    from datetime import UTC, datetime
+
+    import boto3
+
+    metadata = record["_aws"]
+    when = datetime.fromtimestamp(metadata["Timestamp"] / 1000, tz=UTC)
+    client = boto3.client(
+        "cloudwatch", endpoint_url=endpoint, region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+    for directive in metadata["CloudWatchMetrics"]:
+        data = []
+        for dimension_set in directive["Dimensions"]:
+            dimensions = [{"Name": name, "Value": str(record[name])} for name in dimension_set]
+            for metric in directive["Metrics"]:
+                value = record[metric["Name"]]
+                datum: dict[str, Any] = {
+                    "MetricName": metric["Name"],
+                    "Dimensions": dimensions,
+                    "Timestamp": when,
+                }
+                datum.update(
+                    {"Values": [float(v) for v in value]}
+                    if isinstance(value, list)
+                    else {"Value": float(value)}
+                )
+                if metric.get("Unit"):
+                    datum["Unit"] = metric["Unit"]
+                data.append(datum)
+        if data:
+            client.put_metric_data(Namespace=directive["Namespace"], MetricData=data)
 
 
 def _custom_resource_event(event: dict[str, Any]) -> dict[str, Any]:

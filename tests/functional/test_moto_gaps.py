@@ -354,3 +354,29 @@ def test_a_custom_resource_event_reaches_the_emulator_and_has_string_properties(
         "Nested": [{"Flag": "false"}],
         "Name": "n",
     }
+
+
+def test_emf_records_in_a_functions_log_become_cloudwatch_metrics(aws_endpoint: str) -> None:
+    import time
+
+    from maas.local.moto_gaps import put_emf_metrics
+
+    record = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": "GapEmf",
+                    "Dimensions": [["model"]],
+                    "Metrics": [{"Name": "Served", "Unit": "Count"}],
+                }
+            ],
+        },
+        "model": "digits",
+        "Served": [1, 1],
+    }
+    put_emf_metrics(aws_endpoint, record)
+    listed = aws_client("cloudwatch", aws_endpoint).list_metrics(Namespace="GapEmf")["Metrics"]
+    assert [(m["MetricName"], m["Dimensions"]) for m in listed] == [
+        ("Served", [{"Name": "model", "Value": "digits"}])
+    ]
