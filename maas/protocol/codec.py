@@ -12,13 +12,16 @@ import base64
 import binascii
 import math
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from maas.errors import InferenceError, InvalidInput
 from maas.protocol.datatypes import NUMPY_DTYPES, Datatype, datatype_of, parse_datatype
 from maas.protocol.models import RequestInput, ResponseOutput
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 _LENGTH_PREFIX = struct.Struct("<I")
 _INTEGER_KINDS = "iu"
@@ -74,6 +77,20 @@ def encode_tensor(name: str, array: np.ndarray, *, binary: bool) -> tuple[Respon
     else:
         data = array.ravel().tolist()
     return ResponseOutput.model_construct(name=name, shape=shape, datatype=datatype, data=data), None
+
+
+def json_tensors(arrays: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+    """`arrays` as OIP JSON tensors (name, datatype, shape, data), as a client sends them to
+    another OIP server (a Triton endpoint, a deployed maas API)."""
+    return [
+        encode_tensor(name, array, binary=False)[0].model_dump(exclude_none=True)
+        for name, array in arrays.items()
+    ]
+
+
+def tensor_from_json(item: Any) -> np.ndarray:
+    """The array of an OIP JSON tensor another server sent; raises ValidationError or InvalidInput."""
+    return decode_tensor(RequestInput.model_validate(item))
 
 
 def tensor_to_bytes(array: np.ndarray, datatype: Datatype) -> bytes:

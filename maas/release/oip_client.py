@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from maas.errors import BackendUnavailable, InvalidInput, MaasError
-from maas.protocol import RequestInput, decode_tensor, encode_tensor
+from maas.protocol import json_tensors, tensor_from_json
 
 
 class OipHttpClient:
@@ -31,21 +31,12 @@ class OipHttpClient:
     ) -> tuple[str, dict[str, np.ndarray], float]:
         """Run `inputs` on `version` (a number or an alias); the version that answered, the
         outputs, and the round trip in milliseconds."""
-        body = json.dumps(
-            {
-                "inputs": [
-                    encode_tensor(n, a, binary=False)[0].model_dump(exclude_none=True)
-                    for n, a in inputs.items()
-                ]
-            }
-        ).encode()
+        body = json.dumps({"inputs": json_tensors(inputs)}).encode()
         url = f"{self.base_url}/v2/models/{model}/versions/{version}/infer"
         started = time.perf_counter()
         answer = self._post(url, body)
         elapsed_ms = (time.perf_counter() - started) * 1000
-        outputs = {
-            item["name"]: decode_tensor(RequestInput.model_validate(item)) for item in answer["outputs"]
-        }
+        outputs = {item["name"]: tensor_from_json(item) for item in answer["outputs"]}
         return str(answer["model_version"]), outputs, elapsed_ms
 
     def _post(self, url: str, body: bytes) -> Any:

@@ -23,7 +23,7 @@ from maas.errors import (
     MaasError,
     ModelNotReady,
 )
-from maas.protocol import RequestInput, decode_tensor, encode_tensor
+from maas.protocol import json_tensors, tensor_from_json
 from maas.runtimes.base import Runtime, Signature
 
 if TYPE_CHECKING:
@@ -71,12 +71,7 @@ class SageMakerRuntime(Runtime):
         """Nothing to warm here: the endpoint keeps its own model loaded."""
 
     def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        body = {
-            "inputs": [
-                encode_tensor(name, array, binary=False)[0].model_dump(exclude_none=True)
-                for name, array in inputs.items()
-            ]
-        }
+        body = {"inputs": json_tensors(inputs)}
         try:
             answer = self._client.invoke_endpoint(
                 EndpointName=self.endpoint,
@@ -107,7 +102,7 @@ class SageMakerRuntime(Runtime):
                     f"SageMaker endpoint '{self.endpoint}' answered without output '{spec.name}'"
                 )
             try:
-                outputs[spec.name] = decode_tensor(RequestInput.model_validate(answered[spec.name]))
+                outputs[spec.name] = tensor_from_json(answered[spec.name])
             except (ValidationError, MaasError) as error:
                 raise InferenceError(
                     f"SageMaker endpoint '{self.endpoint}' sent an output '{spec.name}' that is not OIP: {error}"
