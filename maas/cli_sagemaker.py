@@ -92,11 +92,9 @@ def deployer(args: argparse.Namespace, registry: Registry) -> EndpointDeployer:
 
 
 def follow_alias(args: argparse.Namespace, registry: Registry, alias: Alias) -> None:
-    """After an alias change: update the model's endpoint if it has one that follows this alias."""
-    from maas.registry.models import Target
-
-    if any(registry.get(alias.name, version).target is Target.SAGEMAKER for version in alias.weights):
-        deployer(args, registry).sync(alias)
+    """After an alias change: update the model's endpoint if it has one that follows this alias
+    (`sync` does nothing, and calls no SageMaker API, unless a version targets SageMaker)."""
+    deployer(args, registry).sync(alias)
 
 
 def say(line: str) -> None:
