@@ -30,13 +30,8 @@ if TYPE_CHECKING:
 
 def add_models_commands(commands: Any) -> None:
     models = commands.add_parser("models", help="register, list and promote model versions")
-    models.add_argument(
-        "--endpoint-url", default=None, help="AWS endpoint (default: AWS_ENDPOINT_URL or AWS)"
-    )
-    models.add_argument("--table", default=os.environ.get("MAAS_REGISTRY_TABLE", "maas-registry"))
-    models.add_argument("--bucket", default=os.environ.get("MAAS_ARTIFACT_BUCKET", "maas-artifacts"))
+    add_registry_arguments(models)
     models.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    add_sagemaker_arguments(models)
     actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     _add_register(actions)
@@ -97,6 +92,16 @@ def _add_register(actions: Any) -> None:
     register.add_argument("--max-drop", type=float, default=1.0)
     add_triton_options(register)
     register.set_defaults(run=_register)
+
+
+def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the registry lives (and its models' SageMaker endpoints), for `models` and `release`."""
+    parser.add_argument(
+        "--endpoint-url", default=None, help="AWS endpoint (default: AWS_ENDPOINT_URL or AWS)"
+    )
+    parser.add_argument("--table", default=os.environ.get("MAAS_REGISTRY_TABLE", "maas-registry"))
+    parser.add_argument("--bucket", default=os.environ.get("MAAS_ARTIFACT_BUCKET", "maas-artifacts"))
+    add_sagemaker_arguments(parser)
 
 
 def aws_client(service: str, endpoint_url: str | None) -> Any:

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from maas.cli_sagemaker import add_sagemaker_arguments, follow_alias
+from maas.cli_models import add_registry_arguments
+from maas.cli_sagemaker import follow_alias
 
 
 def add_release_command(commands: Any) -> None:
@@ -34,12 +35,7 @@ def add_release_command(commands: Any) -> None:
         "--no-canary", action="store_true", help="skip the canary even if maas.yaml sets one"
     )
     release.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    release.add_argument(
-        "--endpoint-url", default=None, help="AWS endpoint (default: AWS_ENDPOINT_URL or AWS)"
-    )
-    release.add_argument("--table", default=os.environ.get("MAAS_REGISTRY_TABLE", "maas-registry"))
-    release.add_argument("--bucket", default=os.environ.get("MAAS_ARTIFACT_BUCKET", "maas-artifacts"))
-    add_sagemaker_arguments(release)
+    add_registry_arguments(release)
     release.set_defaults(run=_release)
 
 
