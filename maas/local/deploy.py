@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from types import FrameType
 
 
-def _account(endpoint: str, region: str) -> str:
+def account_of(endpoint: str, region: str) -> str:
+    """The account the local AWS at `endpoint` runs as (moto's or LocalStack's)."""
     import boto3
 
     sts = boto3.client(
@@ -47,14 +48,14 @@ def run_deployed(project: Path, config_path: Path, *, aws_port: int = 4566) -> i
         )
     aws, endpoint = start_embedded_aws(aws_port)
     scratch = Path(tempfile.mkdtemp(prefix="maas-deploy-"))
-    cdk = _Cdk(
+    cdk = CdkCli(
         project,
         endpoint,
         config.region,
         ["-c", f"config={config_path.resolve()}", "-o", str(scratch / "cdk.out")],
     )
     try:
-        account = _account(endpoint, config.region)
+        account = account_of(endpoint, config.region)
         cdk.run("bootstrap", f"aws://{account}/{config.region}", with_app=False)
         cdk.run("deploy", "--require-approval", "never", "--outputs-file", str(scratch / "outputs.json"))
         outputs = json.loads((scratch / "outputs.json").read_text())[config.stack_name]
@@ -80,7 +81,9 @@ def run_deployed(project: Path, config_path: Path, *, aws_port: int = 4566) -> i
         aws.stop()
 
 
-class _Cdk:
+class CdkCli:
+    """The project's pinned CDK CLI (`npx --no-install cdk`), pointed at a local AWS endpoint."""
+
     def __init__(self, project: Path, endpoint: str, region: str, app_args: list[str]) -> None:
         self.project = project
         self.app_args = app_args

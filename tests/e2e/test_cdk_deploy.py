@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -22,31 +21,12 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from maas.config import EXAMPLE
+from maas.local.deploy import CdkCli, account_of
 from maas.local.events import http_api_event
 from tests.functional.conftest import aws_client
 
 pytestmark = pytest.mark.e2e
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def cdk(aws_endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": aws_endpoint,
-        "CDK_DISABLE_CLI_TELEMETRY": "true",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    done = subprocess.run(
-        ["npx", "--no-install", "cdk", *args, "--no-notices"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        # The CLI's banners and progress bury the failure: keep the lines that say what failed.
-        said = (done.stdout + done.stderr).splitlines()
-        pytest.fail(
-            "\n".join(line for line in said if any(m in line for m in ("❌", "‣", "Error", "FAILED")))[-4000:]
-        )
-    return done
 
 
 def wait_for_object(s3: Any, bucket: str, key: str, limit: float = 60) -> Any:
@@ -154,18 +134,10 @@ def test_bootstrap_deploy_update_and_destroy_the_example_stack(
         )
     )
     common = ["-c", f"config={config}", "-o", str(tmp_path / "cdk.out")]
-    account = aws_client("sts", aws_endpoint).get_caller_identity()["Account"]  # moto's or LocalStack's
-    cdk(aws_endpoint, "bootstrap", f"aws://{account}/us-east-1")
+    cdk = CdkCli(REPO_ROOT, aws_endpoint, "us-east-1", common)
+    cdk.run("bootstrap", f"aws://{account_of(aws_endpoint, 'us-east-1')}/us-east-1", with_app=False)
 
-    cdk(
-        aws_endpoint,
-        "deploy",
-        *common,
-        "--require-approval",
-        "never",
-        "--outputs-file",
-        str(tmp_path / "out.json"),
-    )
+    cdk.run("deploy", "--require-approval", "never", "--outputs-file", str(tmp_path / "out.json"))
     outputs = json.loads((tmp_path / "out.json").read_text())["maas-e2e"]
     assert outputs["EndpointMaasE2EDigitsLarge"] == "maas-e2e-digits-large"
     table = aws_client("dynamodb", aws_endpoint).describe_table(TableName=outputs["RegistryTable"])["Table"]
@@ -207,7 +179,7 @@ def test_bootstrap_deploy_update_and_destroy_the_example_stack(
 
     # An update: more memory for digits.
     config.write_text(config.read_text().replace("memory_mb: 1024         # 128 - 10240", "memory_mb: 2048"))
-    cdk(aws_endpoint, "deploy", *common, "--require-approval", "never")
+    cdk.run("deploy", "--require-approval", "never")
     memory = {
         f["FunctionName"]: f["MemorySize"]
         for f in aws_client("lambda", aws_endpoint).list_functions()["Functions"]
@@ -216,6 +188,6 @@ def test_bootstrap_deploy_update_and_destroy_the_example_stack(
     }
     assert list(memory.values()) == [2048]
 
-    cdk(aws_endpoint, "destroy", *common, "--force")
+    cdk.run("destroy", "--force")
     stacks = aws_client("cloudformation", aws_endpoint).list_stacks()["StackSummaries"]
     assert {s["StackStatus"] for s in stacks if s["StackName"] == "maas-e2e"} <= {"DELETE_COMPLETE"}
