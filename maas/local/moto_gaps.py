@@ -29,6 +29,16 @@ def install(endpoint: str | None = None) -> None:
     _lambda_runs_in_local_python()
 
 
+def _install(owner: Any, name: str, replacement: Any) -> bool:
+    """Put `replacement` in place of `owner.name` unless an earlier install() already did;
+    whether it did now. Extensions capture the original before they call this."""
+    if getattr(getattr(owner, name), "maas_gap", False):
+        return False
+    replacement.maas_gap = True
+    setattr(owner, name, replacement)
+    return True
+
+
 def _sagemaker_update_endpoint() -> None:
     """Gap: moto 5.2.5 implements no SageMaker UpdateEndpoint, which a promotion of a SageMaker
     model calls. This one re-points the endpoint at another config and its variants, which is
@@ -72,16 +82,12 @@ def _cloudformation_loopback_template_url() -> None:
     from moto.cloudformation import responses
     from moto.cloudformation.utils import get_stack_from_s3_url
 
-    if getattr(getattr(responses, "get_stack_from_s3_url"), "maas_gap", False):  # noqa: B009
-        return
-
     def loopback_aware(template_url: str, account_id: str, partition: str) -> str:
         for loopback in ("://127.0.0.1:", "://127.0.0.1/"):
             template_url = template_url.replace(loopback, loopback.replace("127.0.0.1", "localhost"))
         return get_stack_from_s3_url(template_url, account_id=account_id, partition=partition)
 
-    loopback_aware.maas_gap = True  # type: ignore[attr-defined]
-    setattr(responses, "get_stack_from_s3_url", loopback_aware)  # noqa: B010
+    _install(responses, "get_stack_from_s3_url", loopback_aware)
 
 
 def _cloudformation_resources() -> None:
@@ -342,8 +348,6 @@ def _sagemaker_current_instance_types() -> None:
     from moto.sagemaker.models import FakeEndpointConfig
 
     original = FakeEndpointConfig.validate_instance_type
-    if getattr(original, "maas_gap", False):
-        return
 
     def validate_instance_type(self: Any, instance_type: str) -> None:
         parts = instance_type.split(".")
@@ -351,8 +355,7 @@ def _sagemaker_current_instance_types() -> None:
             return
         original(self, instance_type)
 
-    validate_instance_type.maas_gap = True  # type: ignore[attr-defined]
-    FakeEndpointConfig.validate_instance_type = validate_instance_type  # type: ignore[method-assign]
+    _install(FakeEndpointConfig, "validate_instance_type", validate_instance_type)
 
 
 def _sagemaker_names_from_templates() -> None:
@@ -374,8 +377,6 @@ def _cloudformation_outputs_after_change_sets() -> None:
     from moto.cloudformation.models import CloudFormationBackend
 
     original = CloudFormationBackend.execute_change_set
-    if getattr(original, "maas_gap", False):
-        return
 
     def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
         original(self, change_set_name, stack_name)
@@ -385,8 +386,7 @@ def _cloudformation_outputs_after_change_sets() -> None:
                 stack._parse_template()  # the executed template, not the empty one it was created with
                 stack.output_map = stack._create_output_map()
 
-    execute_change_set.maas_gap = True  # type: ignore[attr-defined]
-    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+    _install(CloudFormationBackend, "execute_change_set", execute_change_set)
 
 
 def _cloudformation_change_set_not_found() -> None:
@@ -397,8 +397,6 @@ def _cloudformation_change_set_not_found() -> None:
     from moto.cloudformation.models import CloudFormationBackend
 
     original = CloudFormationBackend.describe_change_set
-    if getattr(original, "maas_gap", False):
-        return
 
     class ChangeSetNotFound(CloudFormationError):
         code = "ChangeSetNotFound"
@@ -411,8 +409,7 @@ def _cloudformation_change_set_not_found() -> None:
             raise ChangeSetNotFound(f"ChangeSet [{change_set_name}] does not exist")
         return original(self, change_set_name)
 
-    describe_change_set.maas_gap = True  # type: ignore[attr-defined]
-    CloudFormationBackend.describe_change_set = describe_change_set  # type: ignore[method-assign]
+    _install(CloudFormationBackend, "describe_change_set", describe_change_set)
 
 
 def _cloudformation_previous_ssm_values() -> None:
@@ -423,16 +420,13 @@ def _cloudformation_previous_ssm_values() -> None:
     from moto.ssm.models import ssm_backends
 
     original = ResourceMap.parse_ssm_parameter
-    if getattr(original, "maas_gap", False):
-        return
 
     def parse_ssm_parameter(self: Any, value: str, value_type: str) -> Any:
         if ssm_backends[self._account_id][self._region_name].get_parameter(value) is None:
             return value  # already the resolved value
         return original(self, value, value_type)
 
-    parse_ssm_parameter.maas_gap = True  # type: ignore[attr-defined]
-    ResourceMap.parse_ssm_parameter = parse_ssm_parameter  # type: ignore[method-assign]
+    _install(ResourceMap, "parse_ssm_parameter", parse_ssm_parameter)
 
 
 def _lambda_layer_version_reference() -> None:
@@ -617,9 +611,6 @@ def _lambda_runs_in_local_python() -> None:
 
     from moto.awslambda.models import LambdaFunction
 
-    if getattr(LambdaFunction._invoke_lambda, "maas_gap", False):
-        return
-
     def invoke_locally(self: Any, event: Any = None) -> tuple[str, bool, str]:
         event = event if event is not None else {}
         if isinstance(event, dict) and "ResponseURL" in event:
@@ -627,6 +618,5 @@ def _lambda_runs_in_local_python() -> None:
         result, errored = WORKERS.invoke(self, event)
         return result, errored, ""
 
-    invoke_locally.maas_gap = True  # type: ignore[attr-defined]
-    LambdaFunction._invoke_lambda = invoke_locally  # type: ignore[method-assign]
-    atexit.register(WORKERS.stop)
+    if _install(LambdaFunction, "_invoke_lambda", invoke_locally):
+        atexit.register(WORKERS.stop)
