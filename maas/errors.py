@@ -6,6 +6,8 @@ Every error carries the HTTP status it maps to; the transport adapters turn any
 
 from __future__ import annotations
 
+import re
+
 
 class MaasError(Exception):
     """Base of every error maas raises on purpose. `status` is the HTTP status it maps to."""
@@ -82,3 +84,14 @@ class QualityGateFailed(MaasError):
     """An optimized model lost more quality than allowed; nothing was written."""
 
     status = 422
+
+
+# A server's file paths (`/tmp/maas-x1/model.onnx`, ONNX Runtime's `/onnxruntime_src/...cc:123`)
+# tell an attacker about the host and tell a client nothing it can act on.
+_SERVER_PATH = re.compile(r"(?<![\w.:/])/(?:[\w.+-]+/)+[\w.+-]*(?::\d+)?")
+
+
+def without_paths(text: str) -> str:
+    """`text` with every absolute file path replaced by `<path>`: for messages of third-party
+    libraries (runtimes, parsers) that end up in a client's error body."""
+    return _SERVER_PATH.sub("<path>", text)

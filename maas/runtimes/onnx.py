@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnxruntime as ort
 
-from maas.errors import ArtifactError, InferenceError
+from maas.errors import ArtifactError, InferenceError, InvalidInput, without_paths
 from maas.protocol.datatypes import Datatype
 from maas.runtimes.base import Runtime, Signature, TensorSpec
 
@@ -50,18 +50,18 @@ class OnnxRuntime(Runtime):
         try:
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # ORT raises its own untyped Fail/InvalidGraph/NoSuchFile errors
-            raise ArtifactError(f"ONNX Runtime cannot load '{path.name}': {error}") from error
+            raise ArtifactError(f"ONNX Runtime cannot load '{path.name}': {without_paths(str(error))}") from error
         return cls(session)
 
     def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         feed = {
-            name: _as_strings(array) if name in self._string_inputs else array
+            name: _as_strings(name, array) if name in self._string_inputs else array
             for name, array in inputs.items()
         }
         try:
             results = self._session.run(None, feed)
         except Exception as error:  # ORT's exceptions carry no useful type
-            raise InferenceError(f"ONNX Runtime failed: {error}") from error
+            raise InferenceError(f"ONNX Runtime failed: {without_paths(str(error))}") from error
         return {
             spec.name: np.asarray(result)
             for spec, result in zip(self.signature.outputs, results, strict=True)
@@ -80,8 +80,19 @@ def _spec(arg: Any) -> TensorSpec:
     return TensorSpec(name=arg.name, datatype=datatype, shape=shape)
 
 
-def _as_strings(array: np.ndarray) -> np.ndarray:
-    # ORT string tensors want str objects; OIP BYTES arrive as bytes.
+def _as_strings(name: str, array: np.ndarray) -> np.ndarray:
+    # ORT string tensors want str objects; OIP BYTES arrive as bytes, which may be any bytes.
     as_text = np.empty(array.shape, dtype=object)
-    as_text.flat[:] = [item.decode() if isinstance(item, bytes) else item for item in array.flat]
+    items = []
+    for index, item in enumerate(array.flat):
+        if isinstance(item, bytes):
+            try:
+                item = item.decode()
+            except UnicodeDecodeError as error:
+                raise InvalidInput(
+                    f"input '{name}': BYTES element {index} is not UTF-8 text "
+                    f"(byte {error.start}), and the model takes strings"
+                ) from None
+        items.append(item)
+    as_text.flat[:] = items
     return as_text

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from maas.errors import ArtifactError, InferenceError
+from maas.errors import ArtifactError, InferenceError, without_paths
 from maas.protocol.datatypes import datatype_of
 from maas.runtimes.base import Runtime, Signature, TensorSpec
 
@@ -93,7 +93,7 @@ class TfliteRuntime(Runtime):
             interpreter = interpreter_type(model_path=str(path))
             interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
-            raise ArtifactError(f"TFLite cannot load '{path.name}': {error}") from error
+            raise ArtifactError(f"TFLite cannot load '{path.name}': {without_paths(str(error))}") from error
         return cls(interpreter)
 
     def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -108,7 +108,7 @@ class TfliteRuntime(Runtime):
                     for tensor in self._outputs
                 }
             except (ValueError, RuntimeError) as error:
-                raise InferenceError(f"TFLite failed: {error}") from error
+                raise InferenceError(f"TFLite failed: {without_paths(str(error))}") from error
 
     def _resize_for(self, inputs: Mapping[str, np.ndarray]) -> None:
         resized = False

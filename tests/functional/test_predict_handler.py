@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from types import ModuleType
@@ -185,3 +186,84 @@ def test_an_unexpected_failure_is_a_500_without_a_stack_trace(
     response = call(handler, "GET", "/v2")
     assert response.status == 500
     assert json.loads(response.body) == {"error": "internal error (KeyError)"}
+
+
+def _identity_request(text_input: dict[str, Any]) -> bytes:
+    """An identity-model request: `text_input` for in_bytes, two harmless values for every other input."""
+    others = [
+        {
+            "name": f"in_{kind.lower()}",
+            "shape": [2],
+            "datatype": kind,
+            "data": [False, True] if kind == "BOOL" else [0, 1],
+        }
+        for kind in (
+            "BOOL",
+            "UINT8",
+            "UINT16",
+            "UINT32",
+            "UINT64",
+            "INT8",
+            "INT16",
+            "INT32",
+            "INT64",
+            "FP16",
+            "FP32",
+            "FP64",
+        )
+    ]
+    return json.dumps({"inputs": [*others, text_input], "outputs": [{"name": "out_bytes"}]}).encode()
+
+
+@pytest.mark.parametrize("transport", ["base64-json", "binary"])
+def test_bytes_that_are_not_utf8_for_a_string_input_get_a_400_naming_the_element(
+    handler: Handler, transport: str
+) -> None:
+    # The identity model's in_bytes is an ONNX string tensor: its text must be UTF-8.
+    texts = [b"ok", b"\xff\xfe not text"]
+    if transport == "binary":
+        raw = b"".join(len(text).to_bytes(4, "little") + text for text in texts)
+        header = _identity_request(
+            {
+                "name": "in_bytes",
+                "shape": [2],
+                "datatype": "BYTES",
+                "parameters": {"binary_data_size": len(raw)},
+            }
+        )
+        response = call(
+            handler,
+            "POST",
+            "/v2/models/identity/infer",
+            header + raw,
+            **{
+                "content-type": "application/octet-stream",
+                "Inference-Header-Content-Length": str(len(header)),
+            },
+        )
+    else:
+        data = [base64.b64encode(text).decode() for text in texts]
+        body = _identity_request(
+            {
+                "name": "in_bytes",
+                "shape": [2],
+                "datatype": "BYTES",
+                "data": data,
+                "parameters": {"content_type": "base64"},
+            }
+        )
+        response = call(handler, "POST", "/v2/models/identity/infer", body)
+    assert response.status == 400, response.body
+    assert json.loads(response.body) == {
+        "error": "input 'in_bytes': BYTES element 1 is not UTF-8 text (byte 0), and the model takes strings"
+    }
+
+
+def test_no_error_body_carries_a_server_path(handler: Handler, model_dir: Path) -> None:
+    # ONNX Runtime names the file it failed to load (here under the test's model folder) and,
+    # for graph errors, its own source files.
+    response = call(handler, "GET", "/v2/models/broken/ready")
+    assert response.status == 503, response.body
+    error = json.loads(response.body)["error"]
+    assert "ONNX Runtime cannot load 'model.onnx'" in error
+    assert str(model_dir) not in error and "/tmp/" not in error, error
