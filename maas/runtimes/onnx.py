@@ -50,7 +50,9 @@ class OnnxRuntime(Runtime):
         try:
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # ORT raises its own untyped Fail/InvalidGraph/NoSuchFile errors
-            raise ArtifactError(f"ONNX Runtime cannot load '{path.name}': {without_paths(str(error))}") from error
+            raise ArtifactError(
+                f"ONNX Runtime cannot load '{path.name}': {without_paths(str(error))}"
+            ) from error
         return cls(session)
 
     def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -83,16 +85,14 @@ def _spec(arg: Any) -> TensorSpec:
 def _as_strings(name: str, array: np.ndarray) -> np.ndarray:
     # ORT string tensors want str objects; OIP BYTES arrive as bytes, which may be any bytes.
     as_text = np.empty(array.shape, dtype=object)
-    items = []
+    texts = []
     for index, item in enumerate(array.flat):
-        if isinstance(item, bytes):
-            try:
-                item = item.decode()
-            except UnicodeDecodeError as error:
-                raise InvalidInput(
-                    f"input '{name}': BYTES element {index} is not UTF-8 text "
-                    f"(byte {error.start}), and the model takes strings"
-                ) from None
-        items.append(item)
-    as_text.flat[:] = items
+        try:
+            texts.append(item.decode() if isinstance(item, bytes) else item)
+        except UnicodeDecodeError as error:
+            raise InvalidInput(
+                f"input '{name}': BYTES element {index} is not UTF-8 text "
+                f"(byte {error.start}), and the model takes strings"
+            ) from None
+    as_text.flat[:] = texts
     return as_text
