@@ -126,10 +126,14 @@ class DataPlane:
         arrays = _checked_inputs(request, binary, runtime.signature)
         wanted = _requested_outputs(request, runtime.signature)
         started = time.perf_counter()
-        outputs = runtime.predict(arrays)
+        outputs, answered_by = runtime.predict_served(arrays)
         inference_ms = (time.perf_counter() - started) * 1000
         response = InferenceResponse.model_construct(
-            model_name=ref.name, model_version=ref.version, id=request.id, parameters=None, outputs=[]
+            model_name=ref.name,
+            model_version=answered_by or ref.version,
+            id=request.id,
+            parameters=None,
+            outputs=[],
         )
         result = InferenceResult(response=response, inference_ms=inference_ms)
         for output_name in wanted:

@@ -87,7 +87,7 @@ def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> A
         )
         result = dataplane.infer_resolved(ref, parse_request(header), tail)
         if metrics is not None:
-            served(metrics, name, ref.version, result.inference_ms)
+            served(metrics, name, result.response.model_version or ref.version, result.inference_ms)
         return render_result(result)
 
     install_error_handlers(app, "OIP")

@@ -62,6 +62,11 @@ class Runtime(ABC):
     def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the model; raises InferenceError if the runtime fails."""
 
+    def predict_served(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str | None]:
+        """`predict`, and the version that computed the outputs where a remote server may answer
+        with another than the one asked for (a SageMaker variant); None: the one loaded here."""
+        return self.predict(inputs), None
+
     def warm(self) -> None:
         """One prediction on zeros (dynamic dimensions as 1), so that the first real request
         does not pay for the runtime's lazy initialization (memory arenas, kernel selection)."""

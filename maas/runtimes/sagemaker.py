@@ -2,8 +2,10 @@
 
 Triton answers OIP v2 JSON at `/invocations`, so a request goes out as the client sent
 it (inputs already checked against the registry signature) and the endpoint's outputs
-come back as they are. Throttling and 5xx answers are retried by botocore's standard
-retry mode (exponential backoff with jitter); what still fails maps onto maas's errors.
+come back as they are, with the version of the variant that answered. Throttling and 5xx
+answers are retried by botocore's standard retry mode (4 attempts in all, exponential
+backoff with jitter); what still fails maps onto maas's errors, a request Triton refuses
+onto a 400 with Triton's own message.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from maas.errors import (
 )
 from maas.protocol import json_tensors, tensor_from_json
 from maas.runtimes.base import Runtime, Signature
+from maas.sagemaker.endpoint import version_of_variant
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -71,6 +74,11 @@ class SageMakerRuntime(Runtime):
         """Nothing to warm here: the endpoint keeps its own model loaded."""
 
     def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.predict_served(inputs)[0]
+
+    def predict_served(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str | None]:
+        """The outputs, and the version of the variant that answered (SageMaker's
+        InvokedProductionVariant), which mid-update need not be the one targeted."""
         body = {"inputs": json_tensors(inputs)}
         try:
             answer = self._client.invoke_endpoint(
@@ -91,7 +99,8 @@ class SageMakerRuntime(Runtime):
             raise InferenceError(
                 f"SageMaker endpoint '{self.endpoint}' answered with invalid JSON: {error}"
             ) from None
-        return self._outputs(payload)
+        answered = version_of_variant(answer.get("InvokedProductionVariant") or "")
+        return self._outputs(payload), None if answered is None else str(answered)
 
     def _outputs(self, payload: Any) -> dict[str, np.ndarray]:
         answered = {item.get("name"): item for item in payload.get("outputs", []) if isinstance(item, dict)}
@@ -121,7 +130,7 @@ class SageMakerRuntime(Runtime):
             )
         if code == "ModelError":
             status = int(error.response.get("OriginalStatusCode", 0) or 0)
-            original = error.response.get("OriginalMessage") or message
+            original = _triton_message(error.response.get("OriginalMessage") or message)
             if 400 <= status < 500:
                 return InvalidInput(f"{where} refused the request: {original}")
             return InferenceError(f"{where} failed: {original}")
@@ -131,3 +140,13 @@ class SageMakerRuntime(Runtime):
                 "(promote the version with `maas models promote` to deploy it)"
             )
         return InferenceError(f"{where} failed: {code}: {message}")
+
+
+def _triton_message(original: str) -> str:
+    """Triton's own words: its error bodies are OIP `{"error": "..."}`, passed on as text by SageMaker."""
+    try:
+        parsed = json.loads(original)
+    except ValueError:
+        return original
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    return error if isinstance(error, str) and error else original

@@ -240,10 +240,10 @@ def api(registry: Registry, tmp_path: Path, client: Any) -> Any:
     return build_predict_app(DataPlane(source))
 
 
-def moto_answers(endpoint_url: str, *bodies: dict[str, Any]) -> None:
-    """Queue what moto's InvokeEndpoint returns, in order (moto cannot run Triton)."""
+def moto_answers(endpoint_url: str, *bodies: dict[str, Any], variant: str = "v1") -> None:
+    """Queue what moto's InvokeEndpoint returns, answered by `variant`, in order (moto cannot run Triton)."""
     results = [
-        {"Body": json.dumps(body), "ContentType": "application/json", "InvokedProductionVariant": "v1"}
+        {"Body": json.dumps(body), "ContentType": "application/json", "InvokedProductionVariant": variant}
         for body in bodies
     ]
     requests.post(
@@ -259,18 +259,23 @@ def counting_client(
     import boto3
     from botocore.config import Config
 
-    calls: list[dict[str, Any]] = []
     client = boto3.client(
         "sagemaker-runtime", endpoint_url=endpoint_url, region_name="us-east-1",
         config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts}),
     )  # fmt: skip
+    return client, recorded_calls(client, answer)
+
+
+def recorded_calls(client: Any, answer: Any = None) -> list[dict[str, Any]]:
+    """Record `client`'s InvokeEndpoint calls, answered by `answer` if it is given."""
+    calls: list[dict[str, Any]] = []
 
     def record(request: Any, **_: Any) -> AWSResponse | None:
         calls.append({"url": request.url, "headers": dict(request.headers)})
         return answer() if answer is not None else None
 
     client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", record)
-    return client, calls
+    return calls
 
 
 class _Raw:
@@ -281,12 +286,20 @@ class _Raw:
         yield self.body
 
 
-def aws_error(status: int, code: str, message: str) -> Any:
+def aws_error(status: int, code: str, message: str, **fields: Any) -> Any:
     def answer() -> AWSResponse:
-        body = json.dumps({"__type": code, "message": message}).encode()
+        body = json.dumps({"__type": code, "message": message, **fields}).encode()
         return AWSResponse("https://runtime.sagemaker", status, {"x-amzn-ErrorType": code}, _Raw(body))
 
     return answer
+
+
+SUM_REQUEST = {
+    "inputs": [
+        {"name": "a", "datatype": "FP32", "shape": [1, 3], "data": A[0]},
+        {"name": "b", "datatype": "FP32", "shape": [1, 3], "data": B[0]},
+    ]
+}
 
 
 def test_infer_goes_through_the_oip_api_to_the_endpoint_and_its_answer_comes_back(
@@ -301,7 +314,7 @@ def test_infer_goes_through_the_oip_api_to_the_endpoint_and_its_answer_comes_bac
             {"name": "difference", "datatype": "FP32", "shape": [1, 3], "data": [-9.0, -18.0, -27.0]},
         ],
     }
-    moto_answers(aws_endpoint, answer)
+    moto_answers(aws_endpoint, answer, variant="v2")
     client, calls = counting_client(aws_endpoint)
     app = api(large, tmp_path, client)
     request = {
@@ -392,3 +405,58 @@ def test_endpoint_errors_map_to_oip_errors_after_retries(
 def test_the_default_runtime_client_retries_in_standard_mode() -> None:
     config = runtime_client(max_attempts=5).meta.config
     assert config.retries == {"mode": "standard", "total_max_attempts": 5}
+
+
+def test_throttling_is_tried_exactly_four_times_by_default_then_answers_503(
+    large: Registry, aws_endpoint: str, tmp_path: Path
+) -> None:
+    large.promote("large", "prod", 1)
+    client = runtime_client()
+    calls = recorded_calls(client, aws_error(400, "ThrottlingException", "Rate exceeded"))
+    response = oip(api(large, tmp_path, client), "POST", "/v2/models/large/infer", SUM_REQUEST)
+    assert response.status == 503
+    assert "is busy (ThrottlingException, 4 attempts" in json.loads(response.body)["error"]
+    assert len(calls) == 4
+
+
+def test_a_request_triton_refuses_is_a_400_with_tritons_own_message(
+    large: Registry, aws_endpoint: str, tmp_path: Path
+) -> None:
+    """SageMaker wraps Triton's 4xx in a ModelError (424); the client sees Triton's 400 and words."""
+    large.promote("large", "prod", 1)
+    triton = "unexpected shape for input 'a' for model 'large'. Expected [-1,3], got [1,4]"
+    refused = aws_error(
+        424,
+        "ModelError",
+        f'Received client error (400) from primary with message "{{"error":"{triton}"}}".',
+        OriginalStatusCode=400,
+        OriginalMessage=json.dumps({"error": triton}),
+        LogStreamArn="arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/maas-large",
+    )
+    client, calls = counting_client(aws_endpoint, refused)
+    response = oip(api(large, tmp_path, client), "POST", "/v2/models/large/infer", SUM_REQUEST)
+    assert response.status == 400, response.body
+    error = json.loads(response.body)["error"]
+    assert error == f"SageMaker endpoint 'maas-large' refused the request: {triton}"
+    assert len(calls) == 1  # a refusal is not retried
+
+
+def test_the_response_names_the_version_whose_variant_answered_not_the_one_asked_for(
+    large: Registry, aws_endpoint: str, tmp_path: Path
+) -> None:
+    """Mid blue/green, SageMaker may answer from another variant than the one targeted:
+    the response says which version really computed the outputs."""
+    large.promote("large", "prod", 2)
+    answer = {"outputs": [
+        {"name": "sum", "datatype": "FP32", "shape": [1, 3], "data": [11.0, 22.0, 33.0]},
+        {"name": "difference", "datatype": "FP32", "shape": [1, 3], "data": [-9.0, -18.0, -27.0]},
+    ]}  # fmt: skip
+    moto_answers(aws_endpoint, answer, variant="v1")
+    client, calls = counting_client(aws_endpoint)
+    # moto answers a request it has seen before as it did then: this one is new.
+    request = {"inputs": [dict(tensor, data=[1.0, 1.0, 1.0]) for tensor in SUM_REQUEST["inputs"]]}
+    response = oip(api(large, tmp_path, client), "POST", "/v2/models/large/infer", request)
+    assert response.status == 200, response.body
+    assert json.loads(response.body)["model_version"] == "1"
+    (call,) = calls
+    assert call["headers"]["X-Amzn-SageMaker-Target-Variant"] in ("v2", b"v2")
