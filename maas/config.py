@@ -171,7 +171,7 @@ class ReleaseConfig(_Strict):
     staging_alias: str = "staging"
     production_alias: str = "prod"
     max_quality_drop: float = Field(
-        default=1.0, ge=0, description="accuracy points (labels), or RMSE increase (targets)"
+        default=1.0, ge=0, description="accuracy points (labels), or percent of prod's RMSE (targets)"
     )
     max_latency_ratio: float = Field(default=1.5, gt=0, description="candidate p95 / prod p95")
     batch_rows: int = Field(default=64, ge=1, description="evaluation rows per request")
@@ -260,7 +260,7 @@ monitoring:
 release:                    # `maas release`: staging, gate, optional canary, prod
   staging_alias: staging
   production_alias: prod
-  max_quality_drop: 1.0     # accuracy points (labels) or RMSE increase (targets) allowed vs prod
+  max_quality_drop: 1.0     # accuracy points (labels) or % of prod's RMSE (targets) allowed
   max_latency_ratio: 1.5    # candidate p95 / prod p95, through the deployed API
   # canary: {weight: 10, minutes: 10}   # then prod, unless an alarm fires (rolled back)
   # alarm_prefix: maas      # the alarms watched (default: stack_name)

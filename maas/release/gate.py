@@ -84,12 +84,28 @@ def judge(
     max_quality_drop: float,
     max_latency_ratio: float,
 ) -> Verdict:
-    """No worse than `baseline` beyond the thresholds, in quality and in p95 latency."""
-    drop = baseline.quality - candidate.quality if higher_is_better else candidate.quality - baseline.quality
-    ratio = candidate.p95_ms / baseline.p95_ms if baseline.p95_ms > 0 else 1.0
+    """No worse than `baseline` beyond the thresholds, in quality and in p95 latency.
+
+    `max_quality_drop` is in accuracy points when higher is better, and in percent of
+    prod's RMSE otherwise, as `maas optimize --max-drop` reads it: an absolute RMSE
+    increase means nothing without the scale of the targets.
+    """
     reasons = []
-    if drop > max_quality_drop:
-        reasons.append(f"quality dropped by {drop:.3f} (allowed {max_quality_drop})")
+    if higher_is_better:
+        drop = baseline.quality - candidate.quality
+        if drop > max_quality_drop:
+            reasons.append(f"quality dropped by {drop:.3f} (allowed {max_quality_drop})")
+    else:
+        rise = _percent_rise(candidate.quality, baseline.quality)
+        if rise > max_quality_drop:
+            reasons.append(f"rmse rose by {rise:.1f}% of prod's (allowed {max_quality_drop}%)")
+    ratio = candidate.p95_ms / baseline.p95_ms if baseline.p95_ms > 0 else 1.0
     if ratio > max_latency_ratio:
         reasons.append(f"p95 latency is {ratio:.2f}x prod's (allowed {max_latency_ratio}x)")
     return Verdict(passed=not reasons, reasons=reasons)
+
+
+def _percent_rise(candidate: float, baseline: float) -> float:
+    if baseline > 0:
+        return (candidate - baseline) / baseline * 100
+    return 0.0 if candidate <= baseline else float("inf")  # prod is perfect: any error is a regression

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from maas.config import ReleaseConfig
 from maas.release.gate import Scorecard, judge
 from maas.release.provenance import git_provenance
 
@@ -21,8 +22,9 @@ def card(quality: float, p95_ms: float) -> Scorecard:
         (card(97.0, 10.0), card(97.5, 10.0), True, True, None),
         (card(95.0, 10.0), card(97.5, 10.0), True, False, "quality dropped by 2.500 (allowed 1.0)"),
         (card(98.0, 16.0), card(97.0, 10.0), True, False, "p95 latency is 1.60x prod's (allowed 1.5x)"),
-        (card(0.30, 10.0), card(0.25, 10.0), False, True, None),  # RMSE: up by 0.05 <= 1.0
-        (card(2.0, 10.0), card(0.5, 10.0), False, False, "quality dropped by 1.500"),
+        (card(0.2502, 10.0), card(0.25, 10.0), False, True, None),  # RMSE up by 0.08% of prod's
+        (card(0.30, 10.0), card(0.25, 10.0), False, False, "rmse rose by 20.0% of prod's (allowed 1.0%)"),
+        (card(2.0, 10.0), card(0.5, 10.0), False, False, "rmse rose by 300.0%"),
     ],
 )
 def test_the_gate_allows_no_more_than_its_thresholds(
@@ -34,6 +36,29 @@ def test_the_gate_allows_no_more_than_its_thresholds(
     assert verdict.passed is passed
     if reason:
         assert any(reason in line for line in verdict.reasons), verdict.reasons
+
+
+def test_a_regressed_regressor_is_refused_at_the_default_threshold() -> None:
+    """RMSE 0.25 to 0.90 is a model 3.6 times worse: the defaults of maas.yaml must stop it,
+    whatever the scale of the targets."""
+    defaults = ReleaseConfig()
+    for scale in (1.0, 0.01, 1000.0):
+        verdict = judge(
+            card(0.90 * scale, 10.0),
+            card(0.25 * scale, 10.0),
+            higher_is_better=False,
+            max_quality_drop=defaults.max_quality_drop,
+            max_latency_ratio=defaults.max_latency_ratio,
+        )
+        assert not verdict.passed, scale
+        assert verdict.reasons == ["rmse rose by 260.0% of prod's (allowed 1.0%)"]
+
+
+def test_a_regressor_as_good_as_prod_passes_even_when_prod_is_perfect() -> None:
+    assert judge(card(0.0, 10.0), card(0.0, 10.0), higher_is_better=False, max_quality_drop=1.0,
+                 max_latency_ratio=1.5).passed  # fmt: skip
+    assert not judge(card(0.1, 10.0), card(0.0, 10.0), higher_is_better=False, max_quality_drop=1.0,
+                     max_latency_ratio=1.5).passed  # fmt: skip
 
 
 def test_provenance_records_commit_branch_author_and_uncommitted_changes(tmp_path: Path) -> None:
