@@ -15,7 +15,7 @@ from maas.errors import ConfigError, InvalidInput
 from maas.protocol import Datatype
 from maas.registry.models import ModelVersion, SignatureRecord, TensorRecord
 from maas.sagemaker.package import write_package
-from maas.sagemaker.triton import TRITON_TYPES, InstanceKind, TritonOptions, model_config, triton_image
+from maas.sagemaker.triton import InstanceKind, TritonOptions, model_config, triton_image
 from tests import fakes
 
 TYPE = model_config_pb2.DataType
@@ -85,7 +85,26 @@ def test_a_model_with_a_fixed_first_dimension_is_served_as_is_without_batching()
     assert [t.data_type for t in config.output] == [TYPE.TYPE_BOOL]
 
 
-def test_every_oip_datatype_maps_to_a_triton_type(tmp_path: Path) -> None:
+# The OIP datatypes and Triton's names for them, from the KServe v2 protocol's table of
+# tensor data types and Triton's model_config.proto; written out, not derived from the code.
+OIP_TO_TRITON = {
+    "BOOL": TYPE.TYPE_BOOL,
+    "UINT8": TYPE.TYPE_UINT8,
+    "UINT16": TYPE.TYPE_UINT16,
+    "UINT32": TYPE.TYPE_UINT32,
+    "UINT64": TYPE.TYPE_UINT64,
+    "INT8": TYPE.TYPE_INT8,
+    "INT16": TYPE.TYPE_INT16,
+    "INT32": TYPE.TYPE_INT32,
+    "INT64": TYPE.TYPE_INT64,
+    "FP16": TYPE.TYPE_FP16,
+    "FP32": TYPE.TYPE_FP32,
+    "FP64": TYPE.TYPE_FP64,
+    "BYTES": TYPE.TYPE_STRING,
+}
+
+
+def test_each_oip_datatype_becomes_the_triton_type_of_the_same_name(tmp_path: Path) -> None:
     from maas.registry.service import signature_record
     from maas.runtimes import load_runtime
 
@@ -93,9 +112,11 @@ def test_every_oip_datatype_maps_to_a_triton_type(tmp_path: Path) -> None:
     config = parsed(
         model_config("identity", record, TritonOptions(instance_kind=InstanceKind.CPU, instance_count=2))
     )
-    assert set(TRITON_TYPES) == set(Datatype)
-    assert len(config.input) == len(Datatype)
-    assert all(tensor.data_type != TYPE.TYPE_INVALID for tensor in config.input)
+    assert {str(datatype) for datatype in Datatype} == set(OIP_TO_TRITON)
+    written = {tensor.name: tensor.data_type for tensor in config.input}
+    expected = {tensor.name: OIP_TO_TRITON[str(tensor.datatype)] for tensor in record.inputs}
+    assert len(expected) == len(Datatype)
+    assert written == expected
     assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_CPU
     assert config.instance_group[0].count == 2
 
