@@ -18,7 +18,13 @@ def add_batch_commands(commands: Any) -> None:
     batch.add_argument("--endpoint-url", default=None, help="AWS endpoint (default: AWS_ENDPOINT_URL or AWS)")
     batch.add_argument("--bucket", default=os.environ.get("MAAS_ARTIFACT_BUCKET", "maas-artifacts"))
     actions = batch.add_subparsers(dest="action", required=True, metavar="ACTION")
-    submit = actions.add_parser("submit", help="upload FILE under inputs/<model>/ and wait for the result")
+    submit = actions.add_parser(
+        "submit",
+        help="upload FILE under inputs/<model>/ and wait for the result",
+        description="Upload FILE under inputs/<model>/[<alias>/] and wait for its manifest.",
+        epilog="exit codes: 0 every row predicted, 1 some rows failed (see the errors file), "
+        "2 the file was not processed (the reason is printed) or no result came in time",
+    )
     submit.add_argument("file", type=Path, help=".jsonl, .csv or .npy")
     submit.add_argument("--model", required=True)
     submit.add_argument(
@@ -29,15 +35,11 @@ def add_batch_commands(commands: Any) -> None:
     submit.set_defaults(run=_submit)
 
 
-def output_key(model: str, alias: str | None, name: str) -> str:
-    prefix = f"{model}/{alias}/" if alias else f"{model}/"
-    return "outputs/" + prefix + (name[: -len(".npy")] + ".npz" if name.endswith(".npy") else name)
-
-
 def _submit(args: argparse.Namespace) -> int:
     from botocore.exceptions import ClientError
 
     from maas.batch.formats import format_of
+    from maas.batch.processor import FAILED, output_key
     from maas.cli_models import aws_client, upload_progress
     from maas.sources import check_name
 
@@ -65,6 +67,8 @@ def _submit(args: argparse.Namespace) -> int:
         if head["LastModified"].timestamp() >= started - 1:
             manifest = json.loads(s3.get_object(Bucket=args.bucket, Key=manifest_key)["Body"].read())
             print(json.dumps(manifest, indent=2))
+            if manifest.get("status") == FAILED:
+                raise MaasError(f"s3://{args.bucket}/{key} was not processed: {manifest['reason']}")
             return 0 if manifest["rows_failed"] == 0 else 1
         time.sleep(0.5)
     raise MaasError(f"no result at s3://{args.bucket}/{manifest_key} within {args.timeout:.0f} s")

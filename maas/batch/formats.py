@@ -3,7 +3,9 @@
 - JSON Lines: each line an OIP-style `{"inputs": [{"name", "data", ...}]}` for one row, or a
   bare array (the row of a single-input model). Output: one JSON object per row.
 - CSV: a header; columns named after an input (`input`, or `input_0`, `input_1`... for a
-  vector) feed that input; a single-input model takes every column. Output: CSV.
+  vector) feed that input; a single-input model takes every column. Fields are numbers for
+  numeric inputs (integers for INT/UINT, `true`/`false` or 1/0 for BOOL) and text for BYTES
+  inputs. Output: CSV.
 - NumPy `.npy`: an array of rows for a single-input model, memory-mapped. Output: `.npz`
   with one array per model output.
 """
@@ -21,6 +23,7 @@ import numpy as np
 
 from maas.errors import InvalidInput
 from maas.protocol.codec import decode_values
+from maas.protocol.datatypes import Datatype
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -101,21 +104,58 @@ def _jsonl_rows(stream: io.TextIOBase, signature: Signature) -> Iterator[Row]:
 
 def _csv_rows(stream: io.TextIOBase, signature: Signature) -> Iterator[Row]:
     reader = csv.reader(stream)
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as error:
+        raise InvalidInput(f"the CSV header cannot be read: {error}") from None
     if header is None:
         return
     columns = _columns_by_input(header, signature)
-    for number, record in enumerate(reader):
+    number = 0
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            # One malformed record (a field over the csv module's size limit, a stray quote)
+            # fails its row; the reader carries on at the next line.
+            yield Row(number, error=f"cannot read row: {error}")
+            number += 1
+            continue
         try:
             if len(record) != len(header):
                 raise ValueError(f"{len(record)} fields where the header has {len(header)}")
             arrays = {
-                spec.name: _row_array(spec, [float(record[i]) for i in columns[spec.name]])
+                spec.name: _row_array(spec, [_csv_value(spec, record[i]) for i in columns[spec.name]])
                 for spec in signature.inputs
             }
             yield Row(number, arrays=arrays)
         except ValueError as error:
             yield Row(number, error=f"cannot read row: {error}")
+        number += 1
+
+
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+
+
+def _csv_value(spec: TensorSpec, field: str) -> Any:
+    """One CSV field as the JSON value the input's datatype takes (a field is always text)."""
+    if spec.datatype is Datatype.BYTES:
+        return field
+    text = field.strip()
+    if spec.datatype is Datatype.BOOL:
+        if text.lower() not in _BOOLEANS:
+            raise ValueError(f"input '{spec.name}' takes true/false, not '{field[:40]}'")
+        return _BOOLEANS[text.lower()]
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"input '{spec.name}' takes numbers, not '{field[:40]}'") from None
 
 
 def _columns_by_input(header: list[str], signature: Signature) -> dict[str, list[int]]:
@@ -136,8 +176,13 @@ def _npy_rows(path: Path, signature: Signature) -> Iterator[Row]:
     spec = signature.inputs[0]
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as error:
+    except (ValueError, OSError, EOFError) as error:
         raise InvalidInput(f"not a NumPy array file: {error}") from None
+    if array.ndim == 0:
+        raise InvalidInput(
+            f"the .npy file holds a single value (shape ()); it must hold an array of rows, "
+            f"the first dimension counting rows for input '{spec.name}'"
+        )
     for number in range(len(array)):
         try:
             yield Row(number, arrays={spec.name: _row_array(spec, array[number])})

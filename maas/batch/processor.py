@@ -3,9 +3,11 @@
 `inputs/<model>/[<alias or version>/]<path>` is read and predicted by the model (its
 default alias unless the path names one); `outputs/<model>/.../<path>` receives one
 prediction per good row, in order, `errors/<model>/.../<path>.errors.jsonl` one line per
-bad row (row number and reason), and `outputs/.../<path>.manifest.json` the counts. Memory
-stays bounded by the chunk size whatever the file size: rows are read lazily and results
-go to local files that are uploaded at the end.
+bad row (row number and reason), and `outputs/.../<path>.manifest.json` the counts. A file
+that cannot be processed at all (unknown model, unreadable format) gets a manifest with
+`status: failed` and the reason at the same place, so whoever waits for it learns why.
+Memory stays bounded by the chunk size whatever the file size: rows are read lazily and
+results go to local files that are uploaded at the end.
 """
 
 from __future__ import annotations
@@ -27,26 +29,31 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from maas.dataplane import DataPlane
-    from maas.runtimes import Runtime
+    from maas.runtimes import Runtime, Signature
 
 logger = logging.getLogger(__name__)
 
 INPUTS, OUTPUTS, ERRORS = "inputs/", "outputs/", "errors/"
 DEFAULT_CHUNK = 1024
+SUCCEEDED, FAILED = "succeeded", "failed"
 
 
 @dataclass(frozen=True)
 class Manifest:
+    """What became of one input file. A failed file has `reason` and no version or output."""
+
     model: str
-    version: str
-    sha256: str
+    version: str | None
+    sha256: str | None
     input: str
-    output: str
+    output: str | None
     errors: str | None
     rows_in: int
     rows_out: int
     rows_failed: int
     duration_seconds: float
+    status: str = SUCCEEDED
+    reason: str | None = None
 
 
 def split_key(key: str, dataplane: DataPlane) -> tuple[str, str | None, str]:
@@ -61,9 +68,34 @@ def split_key(key: str, dataplane: DataPlane) -> tuple[str, str | None, str]:
         try:
             dataplane.source.resolve(model, rest[0])
             return model, rest[0], "/".join(rest[1:])
-        except ModelNotFound:
-            pass  # an ordinary folder, not an alias or version
+        except (ModelNotFound, InvalidInput):
+            pass  # an ordinary folder (`2024 q1/`), not an alias or version of the model
     return model, None, "/".join(rest)
+
+
+def output_key(model: str, selector: str | None, relative: str) -> str:
+    """Where the predictions for `inputs/<model>/[<selector>/]<relative>` go (`.npy` in, `.npz` out);
+    its manifest is this key plus `.manifest.json`."""
+    prefix = f"{model}/{selector}/" if selector else f"{model}/"
+    if relative.endswith(".npy"):
+        relative = relative[: -len(".npy")] + ".npz"
+    return OUTPUTS + prefix + relative
+
+
+def rows_per_call(model: str, signature: Signature) -> int | None:
+    """The number of rows every call must carry when the model's first dimension is fixed
+    (`[8, 4]`), or None when it is dynamic; InvalidInput when the inputs disagree."""
+    firsts = {spec.shape[0] if spec.shape else -1 for spec in signature.inputs}
+    if firsts <= {-1}:
+        return None
+    if len(firsts) > 1:
+        shapes = ", ".join(f"'{spec.name}' {list(spec.shape)}" for spec in signature.inputs)
+        raise InvalidInput(
+            f"model '{model}' has inputs with different first dimensions ({shapes}); a batch file "
+            "feeds rows along one first dimension shared by every input"
+        )
+    (fixed,) = firsts
+    return fixed
 
 
 class BatchProcessor:
@@ -93,9 +125,12 @@ class BatchProcessor:
                 "endpoints are not supported yet, register a Lambda version to run this file"
             )
         runtime = self.dataplane.runtime(ref)
-        prefix = f"{model}/{selector}/" if selector else f"{model}/"
-        output_key = OUTPUTS + prefix + (relative[: -len(suffix)] + ".npz" if suffix == ".npy" else relative)
-        errors_key = ERRORS + prefix + relative + ".errors.jsonl"
+        group = rows_per_call(model, runtime.signature)
+        chunk_size = self.chunk_size if group is None else max(group, self.chunk_size // group * group)
+        outputs_at = output_key(model, selector, relative)
+        errors_key = (
+            ERRORS + (f"{model}/{selector}/" if selector else f"{model}/") + relative + ".errors.jsonl"
+        )
         with tempfile.TemporaryDirectory(prefix="maas-batch-") as scratch:
             source = Path(scratch) / f"input{suffix}"
             extra = {"VersionId": version_id} if version_id else None
@@ -104,9 +139,9 @@ class BatchProcessor:
             errors_path = Path(scratch) / "errors.jsonl"
             counts = {"in": 0, "out": 0, "failed": 0}
             with errors_path.open("w") as errors:
-                for chunk in _chunks(read_rows(source, suffix, runtime.signature), self.chunk_size):
+                for chunk in _chunks(read_rows(source, suffix, runtime.signature), chunk_size):
                     counts["in"] += len(chunk)
-                    for row, outputs, error in _predict(runtime, chunk):
+                    for row, outputs, error in _predict(runtime, chunk, group):
                         if error is None:
                             writer.write(row.number, outputs)
                             counts["out"] += 1
@@ -114,7 +149,7 @@ class BatchProcessor:
                             errors.write(json.dumps({"row": row.number, "error": error}) + "\n")
                             counts["failed"] += 1
             writer.close()
-            self.s3.upload_file(str(writer.path), bucket, output_key)
+            self.s3.upload_file(str(writer.path), bucket, outputs_at)
             if counts["failed"]:
                 self.s3.upload_file(str(errors_path), bucket, errors_key)
         manifest = Manifest(
@@ -122,23 +157,54 @@ class BatchProcessor:
             version=ref.version,
             sha256=ref.cache_key,
             input=key,
-            output=output_key,
+            output=outputs_at,
             errors=errors_key if counts["failed"] else None,
             rows_in=counts["in"],
             rows_out=counts["out"],
             rows_failed=counts["failed"],
             duration_seconds=round(time.perf_counter() - started, 3),
         )
-        self.s3.put_object(
-            Bucket=bucket,
-            Key=output_key + ".manifest.json",
-            Body=json.dumps(asdict(manifest), indent=2).encode(),
-            ContentType="application/json",
-        )
+        self._write_manifest(bucket, outputs_at, manifest)
         logger.info(
             "batch %s: %d rows in, %d out, %d failed", key, counts["in"], counts["out"], counts["failed"]
         )
         return manifest
+
+    def record_failure(self, bucket: str, key: str, reason: str) -> Manifest | None:
+        """Writes a `status: failed` manifest with `reason` where the file's manifest would be,
+        for a file that can never be processed as it is; None for a key no manifest can name."""
+        try:
+            model, selector, relative = split_key(key, self.dataplane)
+        except MaasError:
+            logger.error(
+                "batch %s cannot be processed and names no model to report it under: %s", key, reason
+            )
+            return None
+        manifest = Manifest(
+            model=model,
+            version=None,
+            sha256=None,
+            input=key,
+            output=None,
+            errors=None,
+            rows_in=0,
+            rows_out=0,
+            rows_failed=0,
+            duration_seconds=0.0,
+            status=FAILED,
+            reason=reason,
+        )
+        self._write_manifest(bucket, output_key(model, selector, relative), manifest)
+        logger.error("batch %s failed: %s", key, reason)
+        return manifest
+
+    def _write_manifest(self, bucket: str, outputs_at: str, manifest: Manifest) -> None:
+        self.s3.put_object(
+            Bucket=bucket,
+            Key=outputs_at + ".manifest.json",
+            Body=json.dumps(asdict(manifest), indent=2).encode(),
+            ContentType="application/json",
+        )
 
 
 def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
@@ -152,28 +218,58 @@ def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
         yield chunk
 
 
-def _predict(runtime: Runtime, chunk: list[Row]) -> Iterator[tuple[Row, dict[str, np.ndarray], str | None]]:
-    """Predictions for the readable rows in one call; if that call fails, row by row, so
-    that one bad row fails alone."""
+def _predict(
+    runtime: Runtime, chunk: list[Row], group: int | None
+) -> Iterator[tuple[Row, dict[str, np.ndarray], str | None]]:
+    """Predictions for the readable rows of `chunk`, in order. With a dynamic first dimension,
+    in one call and, if that call fails, row by row so that one bad row fails alone; with a
+    fixed one (`group` rows per call), group by group."""
     good = [(row, row.arrays) for row in chunk if row.arrays is not None]
     results: dict[int, tuple[dict[str, np.ndarray], str | None]] = {}
-    if good:
+    if good and group is None:
         try:
-            names = list(good[0][1])
-            outputs = runtime.predict(
-                {name: np.stack([arrays[name] for _, arrays in good]) for name in names}
-            )
-            for index, (row, _) in enumerate(good):
-                results[row.number] = ({name: value[index] for name, value in outputs.items()}, None)
+            results.update(_predict_together(runtime, good))
         except (MaasError, ValueError):
             for row, arrays in good:
                 results[row.number] = _predict_one(runtime, arrays)
+    elif good and group is not None:
+        for start in range(0, len(good), group):
+            results.update(_predict_group(runtime, good[start : start + group], group))
     for row in chunk:
         if row.arrays is None:
             yield row, {}, row.error
         else:
             outputs, failure = results[row.number]
             yield row, outputs, failure
+
+
+def _predict_together(
+    runtime: Runtime, good: list[tuple[Row, dict[str, np.ndarray]]]
+) -> dict[int, tuple[dict[str, np.ndarray], str | None]]:
+    names = list(good[0][1])
+    outputs = runtime.predict({name: np.stack([arrays[name] for _, arrays in good]) for name in names})
+    return {
+        row.number: ({name: value[index] for name, value in outputs.items()}, None)
+        for index, (row, _) in enumerate(good)
+    }
+
+
+def _predict_group(
+    runtime: Runtime, members: list[tuple[Row, dict[str, np.ndarray]]], group: int
+) -> dict[int, tuple[dict[str, np.ndarray], str | None]]:
+    # A short group (the file's last rows, or a chunk with unreadable rows) is filled with
+    # copies of its last row, whose predictions are dropped: the model takes exactly `group`.
+    filled = members + [members[-1]] * (group - len(members))
+    try:
+        outputs = _predict_together(runtime, filled)
+    except (MaasError, ValueError) as error:
+        first, last = members[0][0].number, members[-1][0].number
+        failure = (
+            f"prediction failed for rows {first}-{last} (the model takes {group} rows per call): "
+            f"{getattr(error, 'message', error)}"
+        )
+        return {row.number: ({}, failure) for row, _ in members}
+    return {row.number: outputs[row.number] for row, _ in members}
 
 
 def _predict_one(runtime: Runtime, arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str | None]:

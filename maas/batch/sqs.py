@@ -1,9 +1,12 @@
 """S3 upload notifications arriving through SQS: one record per uploaded object, processed
 once, with partial batch responses so that one bad message does not fail its neighbours.
 
-A record whose file cannot be processed raises, which reports it as a failed item: SQS
-delivers it again and, after the queue's maximum receives, moves it to the dead-letter
-queue. Row-level problems are not failures: they go to the errors file.
+A file that can never be processed as it is (an unknown model, a format maas does not
+read, a SageMaker-target model) gets a `status: failed` manifest naming the reason, where
+`maas batch submit` looks, and its message is done: retrying cannot help. A failure that may
+pass (S3 or DynamoDB unavailable, a model that does not load yet) reports the record as a
+failed item: SQS delivers it again and, after the queue's maximum receives, moves it to the
+dead-letter queue. Row-level problems are not failures: they go to the errors file.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.batch import BatchProcessor as RecordProcessor
 from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 
+from maas.errors import MaasError
 from maas.metrics.emf import batch_done
 
 if TYPE_CHECKING:
@@ -27,6 +31,9 @@ if TYPE_CHECKING:
     from maas.batch.processor import BatchProcessor
 
 logger = logging.getLogger(__name__)
+
+# What makes two notifications the same job; each name is a field of the job s3_objects builds.
+IDEMPOTENCY_KEY = "[bucket, key, version_id || etag, sequencer, model_version]"
 
 
 def s3_objects(body: str) -> list[dict[str, Any]]:
@@ -42,6 +49,9 @@ def s3_objects(body: str) -> list[dict[str, Any]]:
                 "key": unquote_plus(s3["object"]["key"]),
                 "version_id": s3["object"].get("versionId"),
                 "etag": s3["object"].get("eTag", ""),
+                # Unique per upload even when the bucket is not versioned and the bytes are
+                # the same; a redelivered notification carries the same one.
+                "sequencer": s3["object"].get("sequencer"),
             }
         )
     return objects
@@ -68,11 +78,17 @@ class SqsBatchHandler:
 
     def _record(self, record: SQSRecord) -> None:
         for job in s3_objects(record.body):
-            # The model version is part of the key: the same file run again after a
-            # promotion is a new job, not a repeat. It is drawn once and then used, so the
-            # key names the version that really ran even under a canary.
-            job["model_version"] = self.processor.model_version(job["key"])
-            self._process(job=job)
+            try:
+                # The model version is part of the key: the same file run again after a
+                # promotion is a new job, not a repeat. It is drawn once and then used, so
+                # the key names the version that really ran even under a canary.
+                job["model_version"] = self.processor.model_version(job["key"])
+                self._process(job=job)
+            except MaasError as error:
+                if error.status >= 500:
+                    raise  # may pass: SQS delivers the message again, then to the DLQ
+                # Not remembered as done: the same file uploaded again after a fix runs again.
+                self.processor.record_failure(job["bucket"], job["key"], error.message)
 
     def _run(self, job: dict[str, Any]) -> dict[str, Any]:
         manifest = self.processor.process(
@@ -82,8 +98,9 @@ class SqsBatchHandler:
         return asdict(manifest)
 
     def _once(self, table: str) -> Callable[..., dict[str, Any]]:
-        # Keyed by bucket, key, object version (or ETag) and model version: a redelivered
-        # notification of the same object finds the first run's result and does nothing.
+        # Keyed by bucket, key, object version (or ETag), the upload's sequencer and the model
+        # version: a redelivered notification of the same upload finds the first run's result
+        # and does nothing; new bytes, a new upload or a promotion make a new key.
         from aws_lambda_powertools.utilities.idempotency import (
             DynamoDBPersistenceLayer,
             IdempotencyConfig,
@@ -92,7 +109,10 @@ class SqsBatchHandler:
 
         persistence = DynamoDBPersistenceLayer(table_name=table)
         config = IdempotencyConfig(
-            event_key_jmespath="[bucket, key, version]", expires_after_seconds=7 * 24 * 3600
+            event_key_jmespath=IDEMPOTENCY_KEY,
+            expires_after_seconds=7 * 24 * 3600,
+            # A key naming fields the job does not have would silently match every upload.
+            raise_on_no_idempotency_key=True,
         )
         self._idempotency = config
         return idempotent_function(  # type: ignore[no-any-return]

@@ -67,6 +67,9 @@ def create_registry(table: str = REGISTRY_TABLE, bucket: str = ARTIFACT_BUCKET) 
     dynamodb.create_table(**table_definition(table))
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=bucket)
+    # Versioned as the stack's bucket is: each upload of a batch file has its own version,
+    # so the same bytes uploaded again are a new job.
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     return Registry(DynamoDBStore(table, client=dynamodb), ArtifactStore(bucket, client=s3), user="maas-dev")
 
 

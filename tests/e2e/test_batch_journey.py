@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -51,3 +52,38 @@ def test_a_jsonl_file_of_digits_comes_back_with_the_oip_answers(
     ) as response:
         outputs = {o["name"]: o for o in json.loads(response.read())["outputs"]}
     assert batch_labels == outputs["label"]["data"]
+
+
+def submit(dev_server: DevServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "maas.cli", "batch", "submit", *args, "--timeout", "60"],
+        env={**os.environ, "AWS_ENDPOINT_URL": dev_server.aws_endpoint},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_a_file_for_a_model_that_does_not_exist_returns_at_once_with_the_reason(
+    dev_server: DevServer, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "rows.jsonl"
+    inputs.write_text(json.dumps([0.0] * 64))
+    started = time.monotonic()
+    done = submit(dev_server, str(inputs), "--model", "no-such-model")
+    assert done.returncode == 2, done.stderr
+    assert "was not processed: model 'no-such-model' not found" in done.stderr
+    assert time.monotonic() - started < 30  # the manifest says so; nobody waits out --timeout
+    assert json.loads(done.stdout)["status"] == "failed"
+
+
+def test_a_file_uploaded_again_is_processed_again(dev_server: DevServer, tmp_path: Path) -> None:
+    inputs = tmp_path / "again.jsonl"
+    inputs.write_text(json.dumps([0.0] * 64))
+    first = submit(dev_server, str(inputs), "--model", "digits")
+    assert first.returncode == 0, first.stderr
+    inputs.write_text("\n".join([json.dumps([0.0] * 64)] * 3))
+    second = submit(dev_server, str(inputs), "--model", "digits")
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["rows_in"] == 3
+    third = submit(dev_server, str(inputs), "--model", "digits")  # the same bytes once more
+    assert third.returncode == 0, third.stderr
+    assert json.loads(third.stdout)["rows_in"] == 3

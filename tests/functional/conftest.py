@@ -23,6 +23,7 @@ from maas.registry import (
     RegistrySource,
     table_definition,
 )
+from tests import fakes
 
 
 def aws_client(service: str, endpoint: str) -> Any:
@@ -58,9 +59,11 @@ def dynamo_registry(aws_endpoint: str) -> Registry:
 
 
 @pytest.fixture(scope="session")
-def artifacts(model_dir: Path) -> dict[str, Path]:
+def artifacts(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Model files to register; `sum-v2` is `sum` with other bytes and answers (`a + b + 1`)."""
     return {
         "sum": model_dir / "sum" / "1" / "model.onnx",
+        "sum-v2": fakes.sum_model(tmp_path_factory.mktemp("sum-v2") / "model.onnx", plus=1.0),
         "digits": model_dir / "digits" / "1" / "model.onnx",
         "tflite": model_dir / "digits-tflite" / "1" / "model.tflite",
         "broken": model_dir / "broken" / "1" / "model.onnx",
@@ -115,11 +118,19 @@ def wiring(
     }
 
 
-def notification(bucket: str, key: str, etag: str = "abc") -> str:
-    return json.dumps(
-        {
-            "Records": [
-                {"s3": {"bucket": {"name": bucket}, "object": {"key": key.replace(" ", "+"), "eTag": etag}}}
-            ]
-        }
-    )
+def notification(
+    bucket: str, key: str, *, etag: str, version_id: str | None = None, sequencer: str | None = None
+) -> str:
+    """The S3 event notification of one upload, as S3 sends it to SQS (key URL-encoded)."""
+    obj: dict[str, Any] = {"key": key.replace(" ", "+"), "eTag": etag}
+    if version_id:
+        obj["versionId"] = version_id
+    if sequencer:
+        obj["sequencer"] = sequencer
+    return json.dumps({"Records": [{"s3": {"bucket": {"name": bucket}, "object": obj}}]})
+
+
+def upload(wiring: dict[str, Any], key: str, body: bytes) -> str:
+    """Puts `body` at `key` and returns the notification S3 sends for that upload (its real ETag)."""
+    put = wiring["s3"].put_object(Bucket=wiring["bucket"], Key=key, Body=body)
+    return notification(wiring["bucket"], key, etag=put["ETag"].strip('"'), version_id=put.get("VersionId"))

@@ -19,6 +19,7 @@ from maas.errors import InvalidInput, ModelNotFound
 from maas.local.demo import digits_split
 from maas.protocol import InferenceRequest
 from maas.registry import Registry, RegistrySource
+from tests import fakes
 
 
 @pytest.fixture
@@ -244,3 +245,75 @@ def test_a_100000_row_file_is_processed_in_bounded_memory(
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["rows_out"] == 100_000
     assert result["growth_kb"] / 1024 < MEMORY_BOUND_MB, result
+
+
+def test_a_folder_that_is_not_an_alias_or_version_is_an_ordinary_folder(
+    batch: BatchProcessor, dynamo_registry: Registry
+) -> None:
+    bucket = dynamo_registry.artifacts.bucket
+    put(batch, bucket, "inputs/digits/2024 q1/x.jsonl", json.dumps([1.0] * 64).encode())
+    manifest = batch.process(bucket, "inputs/digits/2024 q1/x.jsonl")
+    assert (manifest.version, manifest.output, manifest.rows_out) == (
+        "1",
+        "outputs/digits/2024 q1/x.jsonl",
+        1,
+    )
+
+
+def test_a_csv_field_over_the_csv_modules_limit_fails_its_row_not_the_file(
+    batch: BatchProcessor, dynamo_registry: Registry
+) -> None:
+    bucket = dynamo_registry.artifacts.bucket
+    good = ",".join(["1"] * 64)
+    huge = "9" * (csv.field_size_limit() + 1) + "," + ",".join(["1"] * 63)
+    body = "\n".join([",".join(f"p{i}" for i in range(64)), good, huge, good]).encode()
+    put(batch, bucket, "inputs/digits/huge-field.csv", body)
+    manifest = batch.process(bucket, "inputs/digits/huge-field.csv")
+    assert (manifest.rows_in, manifest.rows_out, manifest.rows_failed) == (3, 2, 1)
+    errors = [json.loads(line) for line in get(batch, bucket, str(manifest.errors)).decode().splitlines()]
+    assert errors[0]["row"] == 1 and "field larger than field limit" in errors[0]["error"]
+    table = list(csv.reader(io.StringIO(get(batch, bucket, manifest.output).decode())))
+    assert [r[0] for r in table[1:]] == ["0", "2"]
+
+
+def test_csv_columns_feed_string_and_integer_inputs(
+    batch: BatchProcessor, dynamo_registry: Registry, tmp_path: Path
+) -> None:
+    bucket = dynamo_registry.artifacts.bucket
+    dynamo_registry.register("text", fakes.text_model(tmp_path / "text.onnx"))
+    dynamo_registry.promote("text", "prod", 1)
+    body = b'text,count\nhello,2\n"a, quoted one",5\nnot a number,x\n'
+    put(batch, bucket, "inputs/text/words.csv", body)
+    manifest = batch.process(bucket, "inputs/text/words.csv")
+    assert (manifest.rows_in, manifest.rows_out, manifest.rows_failed) == (3, 2, 1)
+    table = list(csv.reader(io.StringIO(get(batch, bucket, manifest.output).decode())))
+    assert table == [["row", "echo", "doubled"], ["0", "hello", "4"], ["1", "a, quoted one", "10"]]
+    errors = get(batch, bucket, str(manifest.errors)).decode()
+    assert "input 'count' takes numbers, not 'x'" in errors
+
+
+@pytest.mark.parametrize("fixed", [1, 8])
+def test_a_model_with_a_fixed_first_dimension_gets_rows_grouped_to_fit(
+    batch: BatchProcessor, dynamo_registry: Registry, tmp_path: Path, fixed: int
+) -> None:
+    bucket = dynamo_registry.artifacts.bucket
+    dynamo_registry.register("fixed", fakes.fixed_rows_model(tmp_path / "fixed.onnx", fixed))
+    dynamo_registry.promote("fixed", "prod", 1)
+    lines = [json.dumps([float(n)] * 4) for n in range(21)]
+    lines[10] = json.dumps([1.0] * 3)  # one unreadable row in the middle shortens its group
+    put(batch, bucket, "inputs/fixed/rows.jsonl", "\n".join(lines).encode())
+    manifest = batch.process(bucket, "inputs/fixed/rows.jsonl")
+    assert (manifest.rows_in, manifest.rows_out, manifest.rows_failed) == (21, 20, 1)
+    records = [json.loads(line) for line in get(batch, bucket, manifest.output).decode().splitlines()]
+    assert {r["row"]: r["outputs"]["total"] for r in records} == {n: 4.0 * n for n in range(21) if n != 10}
+
+
+def test_a_model_whose_inputs_disagree_on_their_first_dimension_is_refused_naming_the_shapes(
+    batch: BatchProcessor, dynamo_registry: Registry, tmp_path: Path
+) -> None:
+    bucket = dynamo_registry.artifacts.bucket
+    dynamo_registry.register("mixed", fakes.mixed_rows_model(tmp_path / "mixed.onnx"))
+    dynamo_registry.promote("mixed", "prod", 1)
+    put(batch, bucket, "inputs/mixed/rows.jsonl", b"[]")
+    with pytest.raises(InvalidInput, match=r"different first dimensions \('a' \[8, 4\], 'b' \[1, 4\]\)"):
+        batch.process(bucket, "inputs/mixed/rows.jsonl")

@@ -20,7 +20,7 @@ from maas.local.trigger import SqsTrigger
 from maas.protocol import InferenceRequest
 from maas.registry import Registry, RegistrySource
 from maas.registry.dynamodb import MAX_ATTEMPTS
-from tests.functional.conftest import CountingProcessor, notification
+from tests.functional.conftest import CountingProcessor, upload
 
 ROWS = 300
 BAD_ROWS = {7, 150, 299}  # 0-based numbers of rows with the wrong number of features
@@ -45,9 +45,10 @@ def fail_once(client: Any, operation: str, matches: Any, error: BaseException, t
     return failed
 
 
-def upload_rows(wiring: dict[str, Any], key: str) -> None:
+def upload_rows(wiring: dict[str, Any], key: str) -> str:
+    """Uploads ROWS rows (BAD_ROWS of them short) and returns the upload's notification."""
     lines = [json.dumps([0.0] * (63 if n in BAD_ROWS else 64)) for n in range(ROWS)]
-    wiring["s3"].put_object(Bucket=wiring["bucket"], Key=key, Body="\n".join(lines).encode())
+    return upload(wiring, key, "\n".join(lines).encode())
 
 
 def rows_in(wiring: dict[str, Any], key: str) -> list[int]:
@@ -89,7 +90,7 @@ def test_an_s3_write_failing_mid_batch_is_retried_and_every_row_lands_once(
     wiring: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", wiring["endpoint"])
-    upload_rows(wiring, "inputs/digits/s3-fault.jsonl")
+    uploaded = upload_rows(wiring, "inputs/digits/s3-fault.jsonl")
     # The outputs are written; then writing the errors file fails.
     failed = fail_once(
         wiring["s3"],
@@ -98,9 +99,7 @@ def test_an_s3_write_failing_mid_batch_is_retried_and_every_row_lands_once(
         ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, "PutObject"),
     )
     sqs, queue = wiring["sqs"], wiring["queue"]
-    sqs.send_message(
-        QueueUrl=queue, MessageBody=notification(wiring["bucket"], "inputs/digits/s3-fault.jsonl")
-    )
+    sqs.send_message(QueueUrl=queue, MessageBody=uploaded)
     trigger = SqsTrigger(sqs, queue, lambda event: wiring["handler"](event, LocalLambdaContext()))
     for _ in range(10):
         trigger.poll_once(wait_seconds=2)
@@ -115,10 +114,10 @@ def test_a_function_killed_mid_file_is_redone_whole_once_its_claim_expires(
     wiring: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", wiring["endpoint"])
-    upload_rows(wiring, "inputs/digits/killed.jsonl")
+    uploaded = upload_rows(wiring, "inputs/digits/killed.jsonl")
     # Killed after the outputs and errors are written, before the manifest that completes the file.
     fail_once(wiring["s3"], "PutObject", lambda params: params["Key"].endswith(".manifest.json"), Killed())
-    event = sqs_event(notification(wiring["bucket"], "inputs/digits/killed.jsonl"))
+    event = sqs_event(uploaded)
     with pytest.raises(Killed):
         wiring["handler"](event, LocalLambdaContext(timeout_seconds=1))
     with pytest.raises(ClientError):
