@@ -1,12 +1,21 @@
 """A Prometheus collector over CloudWatch: GetMetricData only, cached between scrapes.
 
-Series are named as YACE and cloudwatch_exporter name them: the namespace (`AWS/Lambda`
--> `aws_lambda`, `MaaS` -> `maas`), the metric in snake case, the statistic
-(`maas_inference_latency_average`, `aws_lambda_duration_p99`), with one label per
-CloudWatch dimension. CloudWatch is read at most once per `interval` however often
-Prometheus scrapes; a throttled read keeps the last values and backs off instead of
-failing the scrape. The exporter counts its own calls and the metrics it requested, so
-the CloudWatch bill can be predicted.
+Series are named by prometheus/cloudwatch_exporter's rules: the namespace lower-cased
+(`AWS/Lambda` -> `aws_lambda`, `MaaS` -> `maas`), the metric snake-cased where a lower-case
+letter or digit meets a capital (`4XXError` -> `4_xxerror`, `CPUUtilization` ->
+`cpuutilization`), the statistic likewise (`_sum`, `_sample_count`, `_p99`), anything else
+outside `[a-zA-Z0-9:_]` an underscore. For AWS namespaces these are YACE's names too
+(`aws_apigateway_4_xxerror_sum`); YACE would also prefix `MaaS` with `aws_`. One change: a
+leading `/` is dropped (`/aws/sagemaker/Endpoints` -> `aws_sagemaker_endpoints`), as YACE
+does. Each CloudWatch dimension is a label, named the same way (`FunctionName` ->
+`function_name`), and each dimension set of a metric is its own series.
+
+CloudWatch is read at most once per `interval` however often Prometheus scrapes; a
+throttled read keeps the last values and waits `interval`, then twice as long after each
+further throttle, up to `max_backoff`. A statistic CloudWatch refuses (moto computes no
+percentiles; an account may refuse one) is left out and counted, and the rest is served.
+The exporter counts its own calls and the metrics it requested, so the CloudWatch bill
+can be predicted.
 """
 
 from __future__ import annotations
@@ -15,19 +24,29 @@ import logging
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
 MAX_QUERIES_PER_CALL = 500  # GetMetricData's limit
 THROTTLING = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+# StatusCodes of a GetMetricDataResult that come without values (PartialData pages on).
+REFUSED = {"Forbidden", "InternalError"}
+STAT_SUFFIXES = {
+    "Sum": "sum",
+    "SampleCount": "sample_count",
+    "Minimum": "minimum",
+    "Maximum": "maximum",
+    "Average": "average",
+}
 
 
 @dataclass(frozen=True)
@@ -39,16 +58,24 @@ class Series:
 
     @property
     def prometheus_name(self) -> str:
-        namespace = re.sub(r"[^a-zA-Z0-9]+", "_", self.namespace).lower()
-        return f"{namespace}_{snake(self.metric)}_{self.stat.lower()}"
+        namespace = self.namespace.removeprefix("/").lower()
+        stat = STAT_SUFFIXES.get(self.stat) or snake(self.stat)
+        return safe_name(f"{namespace}_{snake(self.metric)}_{stat}")
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {safe_name(snake(name)).replace(":", "_"): value for name, value in self.dimensions}
 
 
 def snake(name: str) -> str:
-    """`InferenceLatency` -> `inference_latency`, `4XXError` -> `4xx_error`, `ConcurrentExecutions`
-    -> `concurrent_executions`. Namespaces are only lower-cased (`AWS/Lambda` -> `aws_lambda`)."""
-    name = re.sub(r"([a-z])([A-Z])", r"\1_\2", name)
-    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
-    return re.sub(r"[^a-zA-Z0-9_]", "_", name).lower()
+    """cloudwatch_exporter's toSnakeCase: `InferenceLatency` -> `inference_latency`, `4XXError`
+    -> `4_xxerror`, `CPUUtilization` -> `cpuutilization`."""
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def safe_name(name: str) -> str:
+    """cloudwatch_exporter's safeName: characters Prometheus refuses become `_`, runs of `_` one."""
+    return re.sub(r"__+", "_", re.sub(r"[^a-zA-Z0-9:_]", "_", name))
 
 
 class CloudWatchCollector(Collector):
@@ -80,28 +107,29 @@ class CloudWatchCollector(Collector):
         self.clock = clock
         self._values: dict[Series, float] = {}
         self._read_at: float | None = None
-        self._backoff = 0.0
+        self._throttled_in_a_row = 0
         self._lock = threading.Lock()
         self.calls: dict[str, int] = {"GetMetricData": 0, "ListMetrics": 0}
         self.metrics_requested = 0
         self.throttled = 0
+        self.query_errors: Counter[tuple[str, str, str]] = Counter()  # (namespace, metric, stat)
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         with self._lock:
             self._refresh_if_due()
             values = dict(self._values)
-        families: dict[str, GaugeMetricFamily] = {}
+            query_errors = dict(self.query_errors)
+        families: dict[str, Metric] = {}
         for series, value in sorted(values.items(), key=lambda item: item[0].prometheus_name):
-            labels = [snake(name) for name, _ in series.dimensions]
-            family = families.get(series.prometheus_name)
+            name = series.prometheus_name
+            family = families.get(name)
             if family is None:
-                family = GaugeMetricFamily(
-                    series.prometheus_name,
-                    f"CloudWatch {series.namespace} {series.metric} ({series.stat})",
-                    labels=labels,
+                family = families[name] = GaugeMetricFamily(
+                    name, f"CloudWatch {series.namespace} {series.metric} ({series.stat})"
                 )
-                families[series.prometheus_name] = family
-            family.add_metric([value for _, value in series.dimensions], value)
+            # Labels per sample, not per family: a metric published under two dimension sets
+            # (per model, per version) is two series with different label names.
+            family.add_sample(name, series.labels, value)
         yield from families.values()
         calls = CounterMetricFamily(
             "maas_exporter_cloudwatch_requests", "CloudWatch API calls made by the exporter", labels=["api"]
@@ -117,23 +145,39 @@ class CloudWatchCollector(Collector):
         yield CounterMetricFamily(
             "maas_exporter_throttled", "CloudWatch reads refused by throttling", value=self.throttled
         )
+        errors = CounterMetricFamily(
+            "maas_exporter_query_errors",
+            "GetMetricData queries CloudWatch did not answer (left out of the scrape)",
+            labels=["namespace", "metric", "stat"],
+        )
+        for key, count in sorted(query_errors.items()):
+            errors.add_metric(list(key), count)
+        yield errors
 
     def _refresh_if_due(self) -> None:
         now = self.clock()
-        if self._read_at is not None and now - self._read_at < self.interval + self._backoff:
+        if self._read_at is not None and now - self._read_at < self._wait():
             return
         try:
             self._values = self._read()
-            self._backoff = 0.0
+            self._throttled_in_a_row = 0
         except ClientError as error:
             if error.response["Error"]["Code"] not in THROTTLING:
                 raise
             self.throttled += 1
-            self._backoff = min(self.max_backoff, max(self.interval, self._backoff * 2))
+            self._throttled_in_a_row += 1
             logger.warning(
-                "CloudWatch throttled the exporter; serving cached values, next read in %.0f s", self._backoff
+                "CloudWatch throttled the exporter; serving cached values, next read in %.0f s", self._wait()
             )
         self._read_at = now
+
+    def _wait(self) -> float:
+        """Seconds from one read to the next: `interval`, and after n throttles in a row
+        interval * 2^(n-1), at most `max_backoff`."""
+        if not self._throttled_in_a_row:
+            return self.interval
+        doubled = self.interval * 2.0 ** (self._throttled_in_a_row - 1)
+        return max(self.interval, min(self.max_backoff, doubled))
 
     def discover(self) -> list[Series]:
         """Every (metric, dimensions) of the namespaces, once per statistic."""
@@ -164,42 +208,73 @@ class CloudWatchCollector(Collector):
         start = end - timedelta(seconds=self.period * 5)
         values: dict[Series, float] = {}
         for offset in range(0, len(wanted), MAX_QUERIES_PER_CALL):
-            chunk = wanted[offset : offset + MAX_QUERIES_PER_CALL]
-            queries = [
-                {
-                    "Id": f"q{index}",
-                    "MetricStat": {
-                        "Metric": {
-                            "Namespace": series.namespace,
-                            "MetricName": series.metric,
-                            "Dimensions": [
-                                {"Name": name, "Value": value} for name, value in series.dimensions
-                            ],
-                        },
-                        "Period": self.period,
-                        "Stat": series.stat,
+            values.update(self._fetch(wanted[offset : offset + MAX_QUERIES_PER_CALL], start, end))
+        return values
+
+    def _fetch(self, chunk: list[Series], start: datetime, end: datetime) -> dict[Series, float]:
+        """The latest value of each series of `chunk`. A call CloudWatch refuses is retried one
+        statistic at a time, so that one it cannot answer costs only its own series; those are
+        counted in `query_errors`. Throttling propagates: the whole read waits."""
+        try:
+            return self._get_metric_data(chunk, start, end)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in THROTTLING:
+                raise
+            stats = sorted({series.stat for series in chunk})
+            if len(stats) > 1:
+                values: dict[Series, float] = {}
+                for stat in stats:
+                    values.update(self._fetch([s for s in chunk if s.stat == stat], start, end))
+                return values
+            logger.warning(
+                "CloudWatch did not answer %d %s queries (%s); serving the others",
+                len(chunk),
+                stats[0],
+                error.response["Error"].get("Code"),
+            )
+            self.query_errors.update((s.namespace, s.metric, s.stat) for s in chunk)
+            return {}
+
+    def _get_metric_data(self, chunk: list[Series], start: datetime, end: datetime) -> dict[Series, float]:
+        queries = [
+            {
+                "Id": f"q{index}",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": series.namespace,
+                        "MetricName": series.metric,
+                        "Dimensions": [{"Name": name, "Value": value} for name, value in series.dimensions],
                     },
-                    "ReturnData": True,
-                }
-                for index, series in enumerate(chunk)
-            ]
-            self.metrics_requested += len(queries)
-            token = None
-            while True:
-                arguments: dict[str, Any] = {
-                    "MetricDataQueries": queries,
-                    "StartTime": start,
-                    "EndTime": end,
-                    "ScanBy": "TimestampDescending",
-                }
-                if token:
-                    arguments["NextToken"] = token
-                answer = self.client.get_metric_data(**arguments)
-                self.calls["GetMetricData"] += 1
-                for result in answer.get("MetricDataResults", []):
-                    if result.get("Values"):
-                        values.setdefault(chunk[int(result["Id"][1:])], float(result["Values"][0]))
-                token = answer.get("NextToken")
-                if not token:
-                    break
+                    "Period": self.period,
+                    "Stat": series.stat,
+                },
+                "ReturnData": True,
+            }
+            for index, series in enumerate(chunk)
+        ]
+        self.metrics_requested += len(queries)
+        values: dict[Series, float] = {}
+        refused: set[Series] = set()
+        token = None
+        while True:
+            arguments: dict[str, Any] = {
+                "MetricDataQueries": queries,
+                "StartTime": start,
+                "EndTime": end,
+                "ScanBy": "TimestampDescending",
+            }
+            if token:
+                arguments["NextToken"] = token
+            answer = self.client.get_metric_data(**arguments)
+            self.calls["GetMetricData"] += 1
+            for result in answer.get("MetricDataResults", []):
+                series = chunk[int(result["Id"][1:])]
+                if result.get("StatusCode") in REFUSED:
+                    refused.add(series)
+                elif result.get("Values"):
+                    values.setdefault(series, float(result["Values"][0]))
+            token = answer.get("NextToken")
+            if not token:
+                break
+        self.query_errors.update((s.namespace, s.metric, s.stat) for s in refused - values.keys())
         return values
