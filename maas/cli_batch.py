@@ -36,8 +36,6 @@ def add_batch_commands(commands: Any) -> None:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from botocore.exceptions import ClientError
-
     from maas.batch.formats import format_of
     from maas.batch.processor import FAILED, output_key
     from maas.cli_models import aws_client, upload_progress
@@ -56,19 +54,35 @@ def _submit(args: argparse.Namespace) -> int:
     print(f"uploaded s3://{args.bucket}/{key}", file=sys.stderr)
     if args.no_wait:
         return 0
+    # On a versioned bucket (the stack's, maas dev's) the manifest names the input version
+    # it ran, which tells this upload's result from one written a moment before.
+    uploaded_version = s3.head_object(Bucket=args.bucket, Key=key).get("VersionId")
     while time.time() - started < args.timeout:
-        try:
-            head = s3.head_object(Bucket=args.bucket, Key=manifest_key)
-        except ClientError as error:
-            if error.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
-                raise
+        manifest = _manifest_of_upload(s3, args.bucket, manifest_key, uploaded_version, started)
+        if manifest is None:
             time.sleep(0.5)  # not there yet
             continue
-        if head["LastModified"].timestamp() >= started - 1:
-            manifest = json.loads(s3.get_object(Bucket=args.bucket, Key=manifest_key)["Body"].read())
-            print(json.dumps(manifest, indent=2))
-            if manifest.get("status") == FAILED:
-                raise MaasError(f"s3://{args.bucket}/{key} was not processed: {manifest['reason']}")
-            return 0 if manifest["rows_failed"] == 0 else 1
-        time.sleep(0.5)
+        print(json.dumps(manifest, indent=2))
+        if manifest.get("status") == FAILED:
+            raise MaasError(f"s3://{args.bucket}/{key} was not processed: {manifest['reason']}")
+        return 0 if manifest["rows_failed"] == 0 else 1
     raise MaasError(f"no result at s3://{args.bucket}/{manifest_key} within {args.timeout:.0f} s")
+
+
+def _manifest_of_upload(
+    s3: Any, bucket: str, manifest_key: str, uploaded_version: str | None, started: float
+) -> dict[str, Any] | None:
+    """The manifest at `manifest_key` if it is this upload's, else None."""
+    from botocore.exceptions import ClientError
+
+    try:
+        found = s3.get_object(Bucket=bucket, Key=manifest_key)
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        return None
+    manifest: dict[str, Any] = json.loads(found["Body"].read())
+    if uploaded_version and manifest.get("input_version"):
+        return manifest if manifest["input_version"] == uploaded_version else None
+    # An unversioned bucket: a manifest written since the upload began (S3 keeps seconds).
+    return manifest if found["LastModified"].timestamp() >= started - 1 else None

@@ -54,6 +54,8 @@ class Manifest:
     duration_seconds: float
     status: str = SUCCEEDED
     reason: str | None = None
+    # The S3 version of the input that ran: tells a submitter its upload from an earlier one.
+    input_version: str | None = None
 
 
 def split_key(key: str, dataplane: DataPlane) -> tuple[str, str | None, str]:
@@ -163,6 +165,7 @@ class BatchProcessor:
             rows_out=counts["out"],
             rows_failed=counts["failed"],
             duration_seconds=round(time.perf_counter() - started, 3),
+            input_version=version_id,
         )
         self._write_manifest(bucket, outputs_at, manifest)
         logger.info(
@@ -170,7 +173,9 @@ class BatchProcessor:
         )
         return manifest
 
-    def record_failure(self, bucket: str, key: str, reason: str) -> Manifest | None:
+    def record_failure(
+        self, bucket: str, key: str, reason: str, version_id: str | None = None
+    ) -> Manifest | None:
         """Writes a `status: failed` manifest with `reason` where the file's manifest would be,
         for a file that can never be processed as it is; None for a key no manifest can name."""
         try:
@@ -193,6 +198,7 @@ class BatchProcessor:
             duration_seconds=0.0,
             status=FAILED,
             reason=reason,
+            input_version=version_id,
         )
         self._write_manifest(bucket, output_key(model, selector, relative), manifest)
         logger.error("batch %s failed: %s", key, reason)

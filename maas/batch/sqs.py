@@ -88,7 +88,7 @@ class SqsBatchHandler:
                 if error.status >= 500:
                     raise  # may pass: SQS delivers the message again, then to the DLQ
                 # Not remembered as done: the same file uploaded again after a fix runs again.
-                self.processor.record_failure(job["bucket"], job["key"], error.message)
+                self.processor.record_failure(job["bucket"], job["key"], error.message, job["version_id"])
 
     def _run(self, job: dict[str, Any]) -> dict[str, Any]:
         manifest = self.processor.process(

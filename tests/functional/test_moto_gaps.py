@@ -380,3 +380,28 @@ def test_emf_records_in_a_functions_log_become_cloudwatch_metrics(aws_endpoint: 
     assert [(m["MetricName"], m["Dimensions"]) for m in listed] == [
         ("Served", [{"Name": "model", "Value": "digits"}])
     ]
+
+
+def test_s3_notifications_name_the_object_version_and_a_sequencer_per_upload(aws_endpoint: str) -> None:
+    s3, sqs = aws_client("s3", aws_endpoint), aws_client("sqs", aws_endpoint)
+    bucket = "gap-notifications"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    queue = sqs.create_queue(QueueName="gap-notifications")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    versions = [s3.put_object(Bucket=bucket, Key="k", Body=b"same")["VersionId"] for _ in range(2)]
+    objects = []
+    while len(objects) < 2:
+        for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        ):
+            objects += [r["s3"]["object"] for r in json.loads(message["Body"]).get("Records", [])]
+    assert [o["versionId"] for o in objects] == versions
+    assert objects[0]["eTag"] == objects[1]["eTag"]
+    assert objects[0]["sequencer"] < objects[1]["sequencer"]
