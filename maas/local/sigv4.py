@@ -2,11 +2,12 @@
 `execute-api`, as API Gateway's IAM authorization requires of every deployed route.
 
 The signature is recomputed with botocore's own signer over the headers the client
-signed, at the time it signed, and compared in constant time.
+signed, at the time it signed, and over the body received, and compared in constant time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ class SigV4Verifier:
         parsed = _AUTHORIZATION.match(header.strip())
         if parsed is None:
             return Refusal(403, "the Authorization header is not an AWS4-HMAC-SHA256 signature")
-        problem = self._problem(parsed, lowered)
+        problem = self._problem(parsed, lowered) or _payload_problem(lowered, body)
         if problem is not None:
             return problem
         request = AWSRequest(
@@ -87,3 +88,13 @@ class SigV4Verifier:
         if abs((datetime.now(UTC) - signed_at).total_seconds()) > MAX_SKEW_SECONDS:
             return Refusal(403, "the signature has expired (signed more than 15 minutes from now)")
         return None
+
+
+def _payload_problem(lowered: dict[str, str], body: bytes) -> Refusal | None:
+    """botocore signs the X-Amz-Content-SHA256 header in place of the body when it is present,
+    so a value that is not the body's hash (UNSIGNED-PAYLOAD among them) would let the body
+    change after signing: API Gateway signs payloads, and so must its clients here."""
+    claimed = lowered.get("x-amz-content-sha256")
+    if claimed is not None and claimed.lower() != hashlib.sha256(body).hexdigest():
+        return Refusal(403, "x-amz-content-sha256 is not the SHA-256 of the body: the payload must be signed")
+    return None
