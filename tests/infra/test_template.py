@@ -307,3 +307,16 @@ def test_npx_cdk_synth_works_offline_from_the_repository(tmp_path: Path) -> None
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "maas.template.json").is_file()
+
+
+def test_a_construct_that_breaks_an_aws_solutions_rule_fails_the_synth(tmp_path: Path) -> None:
+    # Proves the checks run: with the cdk-nag plugin left out, this synth would succeed.
+    from app import build_app
+    from aws_cdk import aws_sqs as sqs
+
+    app = build_app(REPO_ROOT / "maas.yaml", outdir=str(tmp_path / "cdk.out"))
+    (stack,) = [child for child in app.node.children if isinstance(child, Stack)]
+    sqs.Queue(stack, "QueueWithoutDeadLettersOrTls")
+    with pytest.raises(Exception, match=r"AwsSolutions-SQS[34]") as failure:
+        app.synth()
+    assert "QueueWithoutDeadLettersOrTls" in str(failure.value)
