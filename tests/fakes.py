@@ -106,3 +106,12 @@ def text_model(path: Path) -> Path:
         helper.make_node("Add", ["count", "count"], ["doubled"]),
     ]
     return _save(helper.make_graph(nodes, "text", [text, count], [echo, doubled]), path)
+
+
+def model_without_opset(path: Path) -> Path:
+    """A well-formed ONNX protobuf that ONNX Runtime refuses, in a message naming its own source file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        helper.make_model(helper.make_graph([], "empty", [], []), opset_imports=[]).SerializeToString()
+    )
+    return path
