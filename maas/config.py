@@ -57,6 +57,23 @@ class RegistryConfig(_Strict):
     replica_regions: list[str] = Field(default_factory=list)
 
 
+class StorageConfig(_Strict):
+    """How long the artifact bucket keeps what is not a current model artifact. Registered
+    artifacts are current objects under artifacts/ and are never expired."""
+
+    noncurrent_version_days: int = Field(
+        default=30, ge=1, description="days an overwritten or deleted object version is kept"
+    )
+    incomplete_upload_days: int = Field(
+        default=1, ge=1, description="days before an unfinished multipart upload is aborted"
+    )
+    uploads_days: int = Field(default=7, ge=1, description="days an unregistered upload is kept")
+    outputs_days: int | None = Field(default=None, ge=1, description="batch outputs (default: kept)")
+    errors_days: int | None = Field(default=90, ge=1, description="batch error files")
+    inputs_days: int | None = Field(default=None, ge=1, description="batch input files (default: kept)")
+    data_capture_days: int | None = Field(default=90, ge=1, description="SageMaker data capture")
+
+
 class MonitoringConfig(_Strict):
     alarm_email: str | None = Field(default=None, description="subscribed to the alarm topic (optional)")
     latency_p99_ms: float = Field(
@@ -190,6 +207,7 @@ class MaasConfig(_Strict):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     log_retention_days: int = Field(default=30, ge=1)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     models: list[ModelDeployment] = Field(min_length=1)
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from maas_stack.nag import acknowledge
 
+if TYPE_CHECKING:
+    from maas.config import StorageConfig
+
 
 class ArtifactBucket(Construct):
-    """Encrypted, versioned, public access blocked, TLS enforced, access logged."""
+    """Encrypted, versioned, public access blocked, TLS enforced, access logged; old object
+    versions, unfinished multipart uploads and per-prefix files expire as `storage` says."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, storage: StorageConfig) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = s3.Bucket(
             self,
@@ -37,7 +43,32 @@ class ArtifactBucket(Construct):
             versioned=True,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="artifacts/",
-            # Uploads that were never registered are not worth keeping.
-            lifecycle_rules=[s3.LifecycleRule(prefix="uploads/", expiration=Duration.days(7))],
+            lifecycle_rules=lifecycle_rules(storage),
             removal_policy=RemovalPolicy.RETAIN,
         )
+
+
+def lifecycle_rules(storage: StorageConfig) -> list[s3.LifecycleRule]:
+    """Versioning keeps every overwritten object (each batch re-upload, each manifest) and
+    multipart uploads that never finish are billed: both expire. Artifacts are current
+    objects and stay; uploads never registered, batch files and capture expire by prefix."""
+    rules = [
+        s3.LifecycleRule(
+            id="noncurrent-versions",
+            noncurrent_version_expiration=Duration.days(storage.noncurrent_version_days),
+            abort_incomplete_multipart_upload_after=Duration.days(storage.incomplete_upload_days),
+        ),
+        s3.LifecycleRule(id="uploads", prefix="uploads/", expiration=Duration.days(storage.uploads_days)),
+    ]
+    by_prefix = {
+        "inputs/": storage.inputs_days,
+        "outputs/": storage.outputs_days,
+        "errors/": storage.errors_days,
+        "datacapture/": storage.data_capture_days,
+    }
+    for prefix, days in by_prefix.items():
+        if days is not None:
+            rules.append(
+                s3.LifecycleRule(id=prefix.rstrip("/"), prefix=prefix, expiration=Duration.days(days))
+            )
+    return rules

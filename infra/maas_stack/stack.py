@@ -35,7 +35,7 @@ class MaasStack(Stack):
             deletion_protection=config.registry.deletion_protection,
             replica_regions=config.registry.replica_regions,
         )
-        artifacts = ArtifactBucket(self, "ArtifactBucket")
+        artifacts = ArtifactBucket(self, "ArtifactBucket", storage=config.storage)
         log_retention = retention(config.log_retention_days)
 
         layers: dict[tuple[str, str], tuple[lambda_.LayerVersion, lambda_.Runtime]] = {}

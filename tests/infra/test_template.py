@@ -86,6 +86,42 @@ def test_buckets_deny_plain_http_block_public_access_and_encrypt(template: Templ
     )
 
 
+def artifact_bucket_rules(template: Template) -> dict[str, dict[str, Any]]:
+    (bucket,) = [
+        b for b in resources(template, "AWS::S3::Bucket") if "VersioningConfiguration" in b["Properties"]
+    ]
+    return {rule["Id"]: rule for rule in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+
+
+def test_old_versions_unfinished_uploads_and_batch_files_expire_but_artifacts_stay(
+    template: Template,
+) -> None:
+    rules = artifact_bucket_rules(template)
+    assert rules["noncurrent-versions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    assert rules["noncurrent-versions"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert (
+        "Prefix" not in rules["noncurrent-versions"]
+        and "ExpirationInDays" not in rules["noncurrent-versions"]
+    )
+    expiring = {rule["Prefix"]: rule["ExpirationInDays"] for rule in rules.values() if "Prefix" in rule}
+    # Outputs and inputs are kept unless maas.yaml says otherwise; artifacts/ never expires.
+    assert expiring == {"uploads/": 7, "errors/": 90, "datacapture/": 90}
+    assert all(rule["Status"] == "Enabled" for rule in rules.values())
+
+
+def test_storage_retention_comes_from_maas_yaml(tmp_path: Path) -> None:
+    config = tmp_path / "maas.yaml"
+    config.write_text(
+        "models: [{name: digits, runtime: onnx}]\n"
+        "storage: {noncurrent_version_days: 3, outputs_days: 14, errors_days: null, incomplete_upload_days: 2}\n"
+    )
+    rules = artifact_bucket_rules(Template.from_stack(synth(config, tmp_path / "out")))
+    assert rules["noncurrent-versions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 3}
+    assert rules["noncurrent-versions"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 2}
+    expiring = {rule["Prefix"]: rule["ExpirationInDays"] for rule in rules.values() if "Prefix" in rule}
+    assert expiring == {"uploads/": 7, "outputs/": 14, "datacapture/": 90}
+
+
 def test_the_registry_table_has_pitr_encryption_and_deletion_protection(template: Template) -> None:
     template.resource_count_is("AWS::DynamoDB::GlobalTable", 1)
     template.has_resource_properties(
