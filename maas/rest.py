@@ -11,7 +11,7 @@ import base64
 import json
 import logging
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -23,6 +23,7 @@ from maas.protocol import HEADER_LENGTH, InferenceRequest, split_body
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
     from maas.dataplane import DataPlane, InferenceResult
 
@@ -37,7 +38,8 @@ def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> A
     app = APIGatewayHttpResolver()
 
     if metrics is not None:
-        install_request_metrics(app, metrics)
+        install_request_metrics(app, metrics, known=lambda name: serves_model(dataplane, name))
+    refuse_control_characters(app)
 
     @app.get("/v2/health/live")
     def server_live() -> Response[str]:
@@ -92,6 +94,27 @@ def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> A
 
     install_error_handlers(app, "OIP")
     return app
+
+
+def serves_model(dataplane: DataPlane, name: str) -> bool:
+    """Whether `name` is a model with a version to serve (a 4xx for it is counted under it)."""
+    try:
+        return bool(dataplane.source.versions(name))
+    except MaasError:  # ModelNotFound, or InvalidInput for a name no model can have
+        return False
+
+
+def refuse_control_characters(app: APIGatewayHttpResolver) -> None:
+    """Answer 400 to a path holding a control character. The router matches routes with `$`,
+    which also matches before a final newline: `/aliases/prod%0A` would reach the route as `prod`."""
+
+    def check(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+        path = app.current_event.path
+        if any(ord(char) < 32 or ord(char) == 127 for char in path):
+            raise InvalidInput(f"the path {path!r} holds a control character")
+        return next_middleware(app)
+
+    app.use(middlewares=[check])
 
 
 def install_error_handlers(app: APIGatewayHttpResolver, api_name: str) -> None:

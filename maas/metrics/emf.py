@@ -1,39 +1,62 @@
 """What the functions publish as CloudWatch Embedded Metric Format, under namespace `MaaS`.
 
-Dimensions are bounded: `model` (only names that resolved; anything else is `unknown`,
-so random paths cannot mint series) and `model` + `version` for the per-version figures.
+Dimensions are bounded: `model` is the name of a model that exists (a 4xx for a real model
+counts under it; any other name is `unknown`, so random paths cannot mint series), `version`
+one of its versions, and `service` the function's Powertools service (`predict`, `registry`),
+which keeps the registry API's requests apart from inference requests.
+
+Each figure is filed under each of its dimension sets once, so summing one set over its
+series gives the true total: the per-version figures go in a record of their own, as
+CloudWatch applies every dimension set of a record to every metric in it.
 
 | metric | unit | dimensions |
 |---|---|---|
-| Requests, Errors4xx, Errors5xx | Count | model |
-| EndToEndLatency | Milliseconds | model |
-| InferenceLatency, Served (the canary arm that answered) | Milliseconds, Count | model; model, version |
+| Requests, Errors4xx, Errors5xx | Count | model, service |
+| EndToEndLatency | Milliseconds | model, service |
+| InferenceLatency, Served (the canary arm that answered) | Milliseconds, Count | model, service; model, version, service |
 | ModelLoadTime | Milliseconds | model, version |
 | BatchRows, BatchRowsFailed | Count | model |
 | ColdStart | Count | function_name, service (Powertools) |
+
+ModelLoadTime and the batch rows (Powertools' `single_metric`) also carry `service` where
+POWERTOOLS_SERVICE_NAME is set, as it is in the deployed functions.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
 
 from maas.errors import MaasError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
     from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+
+logger = logging.getLogger(__name__)
 
 NAMESPACE = "MaaS"
 UNKNOWN = "unknown"
 
 
-def install_request_metrics(app: APIGatewayHttpResolver, metrics: Metrics) -> None:
-    """Count every request and its error class, and time it end to end, per model."""
+def install_request_metrics(
+    app: APIGatewayHttpResolver, metrics: Metrics, *, known: Callable[[str], bool] | None = None
+) -> None:
+    """Count every request and its error class, and time it end to end, per model.
+
+    The `model` dimension is the path's model name when the request succeeded, or when it
+    failed and `known(name)` says the model exists (a 404 for a missing version of a real
+    model, a 400 for a bad body); otherwise `unknown`. Without `known`, a failed request
+    names the path's model unless it is a 404.
+    """
+    label = _model_label(known)
 
     def record(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
         # Flushing clears the set in Lambda; with POWERTOOLS_METRICS_DISABLED (maas dev) nothing
@@ -49,8 +72,7 @@ def install_request_metrics(app: APIGatewayHttpResolver, metrics: Metrics) -> No
             status = error.status
             raise
         finally:
-            model = app.context.get("_route_args", {}).get("name")
-            metrics.add_dimension("model", model if model and status != HTTPStatus.NOT_FOUND else UNKNOWN)
+            metrics.add_dimension("model", label(app.context.get("_route_args", {}).get("name"), status))
             metrics.add_metric("Requests", MetricUnit.Count, 1)
             if 400 <= status < 500:
                 metrics.add_metric("Errors4xx", MetricUnit.Count, 1)
@@ -63,6 +85,30 @@ def install_request_metrics(app: APIGatewayHttpResolver, metrics: Metrics) -> No
     app.use(middlewares=[record])
 
 
+def _model_label(known: Callable[[str], bool] | None) -> Callable[[str | None, int], str]:
+    real: set[str] = set()  # names `known` confirmed (there are only as many as models)
+
+    def label(name: str | None, status: int) -> str:
+        if not name:
+            return UNKNOWN
+        if status < HTTPStatus.BAD_REQUEST:
+            return name
+        if known is None:
+            return name if status != HTTPStatus.NOT_FOUND else UNKNOWN
+        if name in real:
+            return name
+        try:
+            exists = known(name)
+        except Exception:  # a label must never fail the request it counts
+            logger.warning("could not tell whether model %r exists; counting it as %s", name, UNKNOWN)
+            return UNKNOWN
+        if exists:
+            real.add(name)
+        return name if exists else UNKNOWN
+
+    return label
+
+
 def per_version(name: str, value: float, unit: MetricUnit, *, model: str, version: str) -> None:
     """One figure with the (model, version) dimensions, in its own EMF record."""
     with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
@@ -71,11 +117,18 @@ def per_version(name: str, value: float, unit: MetricUnit, *, model: str, versio
 
 
 def served(metrics: Metrics, model: str, version: str, inference_ms: float) -> None:
-    """The version that answered and its runtime time, in the request's own EMF record: a
-    second dimension set (model, version) rather than an extra record per request."""
-    metrics.add_dimensions(model=model, version=version)
+    """The runtime's time and the answer, per model in the request's record and per version
+    (the canary arm that answered) in one record of their own: a second dimension set on the
+    request's record would file Requests and EndToEndLatency per version too."""
     metrics.add_metric("InferenceLatency", MetricUnit.Milliseconds, inference_ms)
     metrics.add_metric("Served", MetricUnit.Count, 1)
+    # The request's service, so that its figures and their per-version split share it.
+    arm = EphemeralMetrics(namespace=NAMESPACE, service=metrics.provider.service)
+    arm.add_dimension("model", model)
+    arm.add_dimension("version", version)
+    arm.add_metric("InferenceLatency", MetricUnit.Milliseconds, inference_ms)
+    arm.add_metric("Served", MetricUnit.Count, 1)
+    arm.flush_metrics()
 
 
 def model_loaded(model: str, version: str, seconds: float) -> None:

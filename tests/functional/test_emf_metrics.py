@@ -71,23 +71,76 @@ def test_an_inference_publishes_valid_emf_with_bounded_dimensions(
         metrics
     )
     assert metrics["Requests"]["record"]["model"] == "digits"
-    assert metrics["Served"]["record"]["version"] == "1"
-    assert ["model", "version"] in metrics["InferenceLatency"]["dimensions"]
+    assert {"model": "digits", "version": "1", "service": "predict"} in published(records)["Served"]
     assert all(record["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "MaaS" for record in records)
 
 
-def test_errors_are_counted_by_class_and_unknown_names_do_not_mint_series(
+def published(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+    """Each metric's datapoints as CloudWatch files them: one per dimension set of its directive."""
+    found: dict[str, list[dict[str, str]]] = {}
+    for record in records:
+        for directive in record["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                for dimension_set in directive["Dimensions"]:
+                    found.setdefault(metric["Name"], []).append(
+                        {name: record[name] for name in dimension_set}
+                    )
+    return found
+
+
+def test_an_inference_is_one_request_of_its_model_and_its_version_figures_are_filed_apart(
     model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
     monkeypatch.setenv("MAAS_MODEL_DIR", str(model_dir))
     module = load_handler_module(PREDICT_HANDLER)
+    body = json.dumps(
+        {"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": ROW}]}
+    ).encode()
     capsys.readouterr()
-    bad = http_api_event(method="POST", target="/v2/models/digits/infer", headers={}, body=b"{}")
-    assert module.handler(bad, LocalLambdaContext())["statusCode"] == 400
-    unknown = http_api_event(method="GET", target="/v2/models/random-1234", headers={}, body=b"")
-    assert module.handler(unknown, LocalLambdaContext())["statusCode"] == 404
+    event = http_api_event(method="POST", target="/v2/models/digits/versions/1/infer", headers={}, body=body)
+    assert module.handler(event, LocalLambdaContext())["statusCode"] == 200
     records = emitted(capsys.readouterr().out)
-    errors = [r for r in records if "Errors4xx" in r]
-    assert [r["model"] for r in errors] == ["digits", "unknown"]
-    assert not any("Errors5xx" in r for r in records)
+    for record in records:
+        assert_valid_emf(record)
+    figures = published(records)
+    per_model = {"model": "digits", "service": "predict"}
+    per_version = {"model": "digits", "version": "1", "service": "predict"}
+    # Summing a figure over one dimension set must give the true count: one series per set.
+    assert figures["Requests"] == [per_model]
+    assert figures["EndToEndLatency"] == [per_model]
+    for name in ("InferenceLatency", "Served"):
+        assert sorted(figures[name], key=len) == [per_model, per_version], name
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("POST", "/v2/models/digits/infer", b"{}", 400, "digits"),
+        ("POST", "/v2/models/digits/infer", b"{not json", 400, "digits"),
+        ("POST", "/v2/models/digits/versions/99/infer", b"{}", 404, "digits"),
+        ("GET", "/v2/models/digits/versions/99", b"", 404, "digits"),
+        ("GET", "/v2/models/digits/versions/a..b/ready", b"", 400, "digits"),
+        ("GET", "/v2/models/random-1234", b"", 404, "unknown"),
+        ("POST", "/v2/models/random-1234/infer", b"{}", 404, "unknown"),
+        ("GET", "/v2/models/random..1234", b"", 400, "unknown"),
+        ("GET", "/v2/models/random-5678/versions/a..b", b"", 400, "unknown"),
+    ],
+)
+def test_a_4xx_for_a_real_model_is_counted_under_it_and_unknown_names_stay_unknown(
+    model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    case: tuple[str, str, bytes, int, str],
+) -> None:
+    method, target, body, status, model = case
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    monkeypatch.setenv("MAAS_MODEL_DIR", str(model_dir))
+    module = load_handler_module(PREDICT_HANDLER)
+    capsys.readouterr()
+    event = http_api_event(method=method, target=target, headers={}, body=body)
+    assert module.handler(event, LocalLambdaContext())["statusCode"] == status
+    figures = published(emitted(capsys.readouterr().out))
+    assert figures["Errors4xx"] == [{"model": model, "service": "predict"}]
+    assert figures["Requests"] == [{"model": model, "service": "predict"}]
+    assert "Errors5xx" not in figures
