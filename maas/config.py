@@ -34,9 +34,16 @@ class JwtAuth(_Strict):
     audience: list[str] = Field(min_length=1)
 
 
+class RouteThrottling(_Strict):
+    rate_limit: float = Field(default=10, gt=0, description="steady requests per second")
+    burst_limit: int = Field(default=20, gt=0)
+
+
 class Throttling(_Strict):
     rate_limit: float = Field(default=100, gt=0, description="steady requests per second")
     burst_limit: int = Field(default=200, gt=0)
+    # Administering the registry is rare: a runaway script must not eat the serving budget.
+    registry: RouteThrottling = Field(default_factory=RouteThrottling)
 
 
 class ApiConfig(_Strict):
@@ -55,6 +62,17 @@ class ApiConfig(_Strict):
 class RegistryConfig(_Strict):
     deletion_protection: bool = True
     replica_regions: list[str] = Field(default_factory=list)
+
+
+class ConcurrencyConfig(_Strict):
+    """Reserved concurrency per function, so that no function can starve the others (or the
+    account) of executions. null leaves a function on the account's shared pool, which a new
+    account with its limit of 10 needs: AWS keeps 10 unreserved."""
+
+    predict: int | None = Field(default=10, ge=1, description="each model's prediction function")
+    batch: int | None = Field(default=2, ge=1, description="each batch model's batch function")
+    registry: int | None = Field(default=2, ge=1)
+    exporter: int | None = Field(default=1, ge=1)
 
 
 class StorageConfig(_Strict):
@@ -146,9 +164,12 @@ class ModelDeployment(_Strict):
     memory_mb: int = Field(default=1024, ge=128, le=10240)
     architecture: Architecture = Architecture.ARM64
     timeout_seconds: int = Field(default=30, ge=1, le=900)
-    reserved_concurrency: int | None = Field(default=None, ge=0)
+    reserved_concurrency: int | None = Field(default=None, ge=0, description="default: concurrency.predict")
     provisioned_concurrency: int = Field(default=0, ge=0)
     batch: bool = False
+    # Batch files run in a function of their own, off the API's 30 s path.
+    batch_timeout_seconds: int = Field(default=900, ge=1, le=900)
+    batch_memory_mb: int | None = Field(default=None, ge=128, le=10240, description="default: memory_mb")
 
     @field_validator("name", "alias")
     @classmethod
@@ -208,6 +229,7 @@ class MaasConfig(_Strict):
     log_retention_days: int = Field(default=30, ge=1)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    concurrency: ConcurrencyConfig = Field(default_factory=ConcurrencyConfig)
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     models: list[ModelDeployment] = Field(min_length=1)
 
@@ -219,6 +241,25 @@ class MaasConfig(_Strict):
         if duplicates:
             raise ValueError(f"model names must be unique, repeated: {', '.join(duplicates)}")
         return models
+
+    @model_validator(mode="after")
+    def _provisioned_within_default_reserved(self) -> MaasConfig:
+        for model in self.models:
+            if model.reserved_concurrency is None and model.provisioned_concurrency:
+                reserved = self.concurrency.predict
+                if reserved is not None and model.provisioned_concurrency > reserved:
+                    raise ValueError(
+                        f"model '{model.name}': provisioned_concurrency {model.provisioned_concurrency} "
+                        f"exceeds the reserved concurrency of {reserved} (concurrency.predict); raise "
+                        "one or set the model's reserved_concurrency"
+                    )
+        return self
+
+    def reserved_concurrency(self, model: ModelDeployment) -> int | None:
+        """The reserved concurrency of `model`'s prediction function."""
+        if model.reserved_concurrency is not None:
+            return model.reserved_concurrency
+        return self.concurrency.predict
 
 
 def load_config(path: Path | str = DEFAULT_CONFIG) -> MaasConfig:

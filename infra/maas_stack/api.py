@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from maas.config import ApiConfig
 
 GET, POST = apigw.HttpMethod.GET, apigw.HttpMethod.POST
+REGISTRY_ROUTE = "/registry/{proxy+}"
 ACCESS_LOG_FORMAT = {
     "requestId": "$context.requestId",
     "ip": "$context.identity.sourceIp",
@@ -82,6 +83,13 @@ class InferenceApi(Construct):
         cfn_stage.access_log_settings = apigw.CfnStage.AccessLogSettingsProperty(  # type: ignore[union-attr]
             destination_arn=self.access_logs.log_group_arn, format=json.dumps(ACCESS_LOG_FORMAT)
         )
+        # The registry routes have a throttle of their own, below the API's.
+        cfn_stage.route_settings = {  # type: ignore[union-attr]
+            f"ANY {REGISTRY_ROUTE}": {
+                "ThrottlingRateLimit": config.throttling.registry.rate_limit,
+                "ThrottlingBurstLimit": config.throttling.registry.burst_limit,
+            }
+        }
 
         first = next(iter(model_functions.values()))
         server = integrations.HttpLambdaIntegration("Server", first)
@@ -92,7 +100,11 @@ class InferenceApi(Construct):
             self.api.add_routes(path=f"/v2/models/{name}", methods=[GET], integration=model)
             self.api.add_routes(path=f"/v2/models/{name}/{{proxy+}}", methods=[GET, POST], integration=model)
         registry = integrations.HttpLambdaIntegration("Registry", registry_function)
-        self.api.add_routes(path="/registry/{proxy+}", methods=[apigw.HttpMethod.ANY], integration=registry)
+        (route,) = self.api.add_routes(
+            path=REGISTRY_ROUTE, methods=[apigw.HttpMethod.ANY], integration=registry
+        )
+        # Route settings name the route by its key: the stage must come after it.
+        self.stage.node.add_dependency(route)
 
     def add_metrics_route(self, function: lambda_.IFunction) -> None:
         """`GET /metrics` for Prometheus, behind the same authorizer as every other route."""

@@ -95,7 +95,9 @@ class LambdaModel(Construct):
     """The function serving `deployment` (its layer, memory, architecture, concurrency), the
     `live` alias API Gateway invokes, and a log group with retention. Its role reads only
     this model's registry items (DynamoDB leading key `M#<name>`) and its artifacts
-    (`artifacts/<name>/`), and invokes only its own SageMaker endpoint if it has one."""
+    (`artifacts/<name>/`), and invokes only its own SageMaker endpoint if it has one.
+    A batch model also gets `batch_function`: the same code with the batch timeout (up to
+    15 minutes), memory and reserved concurrency, so that files never queue behind requests."""
 
     def __init__(
         self,
@@ -110,58 +112,46 @@ class LambdaModel(Construct):
         python_runtime: lambda_.Runtime,
         log_retention_days: int,
         endpoint_prefix: str,
+        reserved_concurrency: int | None,
+        batch_concurrency: int | None = None,
         endpoint_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         name = deployment.name
         self.log_group = logs.LogGroup(self, "Logs", retention=retention(log_retention_days))
-        role = function_role(self, self.log_group, f"maas prediction function of model {name}")
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:Query"],
-                resources=[table.table_arn],
-                conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [f"M#{name}"]}},
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"artifacts/{name}/*")]
-            )
-        )
-        acknowledge(
-            role,
-            f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/artifacts/{name}/*]",
-            "Only this model's artifacts, stored under artifacts/<model>/<sha256>/; the registry "
-            "items it reads are limited by the dynamodb:LeadingKeys condition.",
-        )
+        role = _model_role(self, self.log_group, name, table=table, bucket=bucket, what="prediction function")
         if endpoint_arn is not None:
             # Versions with target sagemaker are served by forwarding to this endpoint.
             role.add_to_policy(
                 iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn])
             )
+        environment = {
+            "MAAS_REGISTRY_TABLE": table.table_name,
+            "MAAS_ARTIFACT_BUCKET": bucket.bucket_name,
+            "MAAS_DEFAULT_ALIAS": deployment.alias,
+            "MAAS_PRELOAD": json.dumps([name]),
+            "MAAS_ALIAS_TTL_SECONDS": "30",
+            "MAAS_SAGEMAKER_ENDPOINT_PREFIX": endpoint_prefix,
+            "POWERTOOLS_SERVICE_NAME": f"maas-predict-{name}",
+            "POWERTOOLS_METRICS_NAMESPACE": "MaaS",
+        }
+        common = {
+            "code": code,
+            "layer": layer,
+            "python_runtime": python_runtime,
+            "architecture": deployment.architecture.value,
+        }
         self.function = handler_function(
             self,
             "Function",
             description=f"maas: OIP v2 prediction for model {name}",
-            code=code,
-            layer=layer,
-            python_runtime=python_runtime,
-            architecture=deployment.architecture.value,
             memory_mb=deployment.memory_mb,
             timeout=Duration.seconds(deployment.timeout_seconds),
             role=role,
             log_group=self.log_group,
-            reserved_concurrency=deployment.reserved_concurrency,
-            environment={
-                "MAAS_REGISTRY_TABLE": table.table_name,
-                "MAAS_ARTIFACT_BUCKET": bucket.bucket_name,
-                "MAAS_DEFAULT_ALIAS": deployment.alias,
-                "MAAS_PRELOAD": json.dumps([name]),
-                "MAAS_ALIAS_TTL_SECONDS": "30",
-                "MAAS_SAGEMAKER_ENDPOINT_PREFIX": endpoint_prefix,
-                "POWERTOOLS_SERVICE_NAME": f"maas-predict-{name}",
-                "POWERTOOLS_METRICS_NAMESPACE": "MaaS",
-            },
+            reserved_concurrency=reserved_concurrency,
+            environment=environment,
+            **common,  # type: ignore[arg-type]
         )
         self.alias = lambda_.Alias(
             self,
@@ -170,3 +160,51 @@ class LambdaModel(Construct):
             version=self.function.current_version,
             provisioned_concurrent_executions=deployment.provisioned_concurrency or None,
         )
+        self.batch_function: lambda_.Function | None = None
+        if deployment.batch:
+            batch = Construct(self, "Batch")
+            batch_logs = logs.LogGroup(batch, "Logs", retention=retention(log_retention_days))
+            self.batch_function = handler_function(
+                batch,
+                "Function",
+                description=f"maas: batch files of model {name}",
+                memory_mb=deployment.batch_memory_mb or deployment.memory_mb,
+                timeout=Duration.seconds(deployment.batch_timeout_seconds),
+                role=_model_role(batch, batch_logs, name, table=table, bucket=bucket, what="batch function"),
+                log_group=batch_logs,
+                reserved_concurrency=batch_concurrency,
+                environment={**environment, "POWERTOOLS_SERVICE_NAME": f"maas-batch-{name}"},
+                **common,  # type: ignore[arg-type]
+            )
+
+
+def _model_role(
+    scope: Construct,
+    log_group: logs.LogGroup,
+    name: str,
+    *,
+    table: dynamodb.TableV2,
+    bucket: s3.Bucket,
+    what: str,
+) -> iam.Role:
+    """A role that reads only model `name`'s registry items and artifacts."""
+    role = function_role(scope, log_group, f"maas {what} of model {name}")
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["dynamodb:GetItem", "dynamodb:Query"],
+            resources=[table.table_arn],
+            conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [f"M#{name}"]}},
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"artifacts/{name}/*")]
+        )
+    )
+    acknowledge(
+        role,
+        f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/artifacts/{name}/*]",
+        "Only this model's artifacts, stored under artifacts/<model>/<sha256>/; the registry "
+        "items it reads are limited by the dynamodb:LeadingKeys condition.",
+    )
+    return role

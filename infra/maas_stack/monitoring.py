@@ -43,6 +43,7 @@ class Monitoring(Construct):
         python_runtime: lambda_.Runtime,
         architecture: str,
         log_retention: logs.RetentionDays,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
@@ -172,6 +173,7 @@ class Monitoring(Construct):
             architecture=architecture,
             memory_mb=512,
             timeout=Duration.seconds(29),
+            reserved_concurrency=reserved_concurrency,
             role=role,
             log_group=self.log_group,
             environment={

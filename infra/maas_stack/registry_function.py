@@ -36,6 +36,7 @@ class RegistryService(Construct):
         python_runtime: lambda_.Runtime,
         architecture: str,
         log_retention: logs.RetentionDays,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
@@ -89,6 +90,7 @@ class RegistryService(Construct):
             architecture=architecture,
             memory_mb=1024,
             timeout=Duration.seconds(29),
+            reserved_concurrency=reserved_concurrency,
             role=role,
             log_group=self.log_group,
             environment={

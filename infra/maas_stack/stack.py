@@ -91,18 +91,20 @@ class MaasStack(Stack):
                 python_runtime=python,
                 log_retention_days=config.log_retention_days,
                 endpoint_prefix=config.stack_name,
+                reserved_concurrency=config.reserved_concurrency(deployment),
+                batch_concurrency=config.concurrency.batch,
                 endpoint_arn=endpoint.endpoint_arn if endpoint else None,
             )
             model_functions[deployment.name] = model.alias
             functions[deployment.name] = model.function
-            if deployment.batch:
+            if model.batch_function is not None:
                 trigger = BatchTrigger(
                     self,
                     f"Batch-{deployment.name}",
                     model=deployment.name,
-                    function=model.function,
+                    function=model.batch_function,
                     bucket=artifacts.bucket,
-                    timeout=Duration.seconds(deployment.timeout_seconds),
+                    timeout=Duration.seconds(deployment.batch_timeout_seconds),
                 )
                 batch_alarms.append(trigger.alarm)
 
@@ -117,6 +119,7 @@ class MaasStack(Stack):
             python_runtime=registry_python,
             architecture=REGISTRY_ARCHITECTURE,
             log_retention=log_retention,
+            reserved_concurrency=config.concurrency.registry,
         )
         api = InferenceApi(
             self,
@@ -138,6 +141,7 @@ class MaasStack(Stack):
             python_runtime=registry_python,
             architecture=REGISTRY_ARCHITECTURE,
             log_retention=log_retention,
+            reserved_concurrency=config.concurrency.exporter,
         )
         api.add_metrics_route(monitoring.exporter)
         CfnOutput(self, "AlarmTopic", value=monitoring.topic.topic_arn, description="SNS topic of the alarms")

@@ -181,12 +181,16 @@ def test_bootstrap_deploy_update_and_destroy_the_example_stack(
     config.write_text(config.read_text().replace("memory_mb: 1024         # 128 - 10240", "memory_mb: 2048"))
     cdk.run("deploy", "--require-approval", "never")
     memory = {
-        f["FunctionName"]: f["MemorySize"]
+        f["Description"]: f["MemorySize"]
         for f in aws_client("lambda", aws_endpoint).list_functions()["Functions"]
         if f.get("Environment", {}).get("Variables", {}).get("MAAS_PRELOAD") == '["digits"]'
         and f["FunctionName"].startswith("maas-e2e-")
     }
-    assert list(memory.values()) == [2048]
+    # The batch function takes the model's memory unless batch_memory_mb says otherwise.
+    assert memory == {
+        "maas: OIP v2 prediction for model digits": 2048,
+        "maas: batch files of model digits": 2048,
+    }
 
     cdk.run("destroy", "--force")
     stacks = aws_client("cloudformation", aws_endpoint).list_stacks()["StackSummaries"]

@@ -277,14 +277,15 @@ def test_jwt_auth_puts_a_jwt_authorizer_on_every_route(tmp_path: Path) -> None:
 def test_batch_models_get_a_queue_with_dead_letters_an_alarm_and_idempotency(tmp_path: Path) -> None:
     config = tmp_path / "maas.yaml"
     config.write_text(
-        "stack_name: maas-batch\nmodels: [{name: digits, runtime: onnx, batch: true, timeout_seconds: 60}]\n"
+        "stack_name: maas-batch\nmodels: [{name: digits, runtime: onnx, batch: true, timeout_seconds: 60,"
+        " batch_timeout_seconds: 600, batch_memory_mb: 3008}]\n"
     )
     template = Template.from_stack(synth(config, tmp_path / "out"))
     template.resource_count_is("AWS::SQS::Queue", 2)
     template.has_resource_properties(
         "AWS::SQS::Queue",
         {
-            "VisibilityTimeout": 360,
+            "VisibilityTimeout": 3600,  # six times the batch function's timeout
             "RedrivePolicy": {"deadLetterTargetArn": Match.any_value(), "maxReceiveCount": 3},
         },
     )
@@ -323,6 +324,42 @@ def test_batch_models_get_a_queue_with_dead_letters_an_alarm_and_idempotency(tmp
     )
     writes = [s for s in statements(template) if s["Action"] == "s3:PutObject"]
     assert any("/outputs/digits/*" in json.dumps(s["Resource"]) for s in writes)
+
+
+def test_batch_files_run_in_a_function_of_their_own_off_the_apis_path(tmp_path: Path) -> None:
+    config = tmp_path / "maas.yaml"
+    config.write_text(
+        "stack_name: maas-batch\nmodels: [{name: digits, runtime: onnx, batch: true, timeout_seconds: 30,"
+        " batch_timeout_seconds: 900}]\nconcurrency: {batch: 3}\n"
+    )
+    template = Template.from_stack(synth(config, tmp_path / "out"))
+    by_id = {key: f["Properties"] for key, f in template.find_resources("AWS::Lambda::Function").items()}
+    (mapping,) = resources(template, "AWS::Lambda::EventSourceMapping")
+    batch = by_id[mapping["Properties"]["FunctionName"]["Ref"]]
+    assert (batch["Timeout"], batch["ReservedConcurrentExecutions"]) == (900, 3)
+    assert "MAAS_IDEMPOTENCY_TABLE" in batch["Environment"]["Variables"]
+    # The API's function keeps its 30 s and gets no batch grants.
+    api_functions = [
+        p for p in by_id.values() if p.get("Description") == "maas: OIP v2 prediction for model digits"
+    ]
+    assert [p["Timeout"] for p in api_functions] == [30]
+    assert "MAAS_IDEMPOTENCY_TABLE" not in api_functions[0]["Environment"]["Variables"]
+
+
+def test_no_function_is_without_reserved_concurrency(template: Template) -> None:
+    for function in resources(template, "AWS::Lambda::Function"):
+        if function["Properties"].get("Description", "").startswith("maas"):
+            assert function["Properties"].get("ReservedConcurrentExecutions", 0) >= 1, function["Properties"][
+                "Description"
+            ]
+
+
+def test_the_registry_routes_have_their_own_throttle(template: Template) -> None:
+    (stage,) = resources(template, "AWS::ApiGatewayV2::Stage")
+    assert stage["Properties"]["RouteSettings"] == {
+        "ANY /registry/{proxy+}": {"ThrottlingRateLimit": 10, "ThrottlingBurstLimit": 20}
+    }
+    assert stage["Properties"]["DefaultRouteSettings"]["ThrottlingRateLimit"] == 100
 
 
 def test_npx_cdk_synth_works_offline_from_the_repository(tmp_path: Path) -> None:
