@@ -27,6 +27,13 @@ def add_release_command(commands: Any) -> None:
     release.add_argument(
         "--api-url", default=os.environ.get("MAAS_API_URL"), help="the deployed API (default: MAAS_API_URL)"
     )
+    release.add_argument(
+        "--sign",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="SigV4-sign the API requests, as an API with IAM auth wants (default: sign whenever AWS "
+        "credentials are found; --sign fails without them)",
+    )
     release.add_argument("--config", type=Path, default=Path("maas.yaml"), help="thresholds under release:")
     release.add_argument("--target", default="lambda", choices=["lambda", "sagemaker"])
     release.add_argument("--canary-weight", type=int, help="override release.canary.weight")
@@ -72,7 +79,7 @@ def _release(args: argparse.Namespace) -> int:
         say(f"the working tree has uncommitted changes on top of {provenance.commit[:12]}")
     release = Release(
         registry,
-        OipHttpClient(args.api_url, region=config.region),
+        OipHttpClient(args.api_url, sign=args.sign, region=config.region),
         policy,
         alarm_prefix=policy.alarm_prefix or config.stack_name,
         cloudwatch=aws_client("cloudwatch", args.endpoint_url),

@@ -12,6 +12,8 @@ from maas.errors import InvalidInput
 from maas.optimize.evaluation import score
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from maas.optimize.evaluation import EvaluationSet
     from maas.release.oip_client import OipHttpClient
 
@@ -38,24 +40,45 @@ def rows(evaluation: EvaluationSet) -> int:
     return counts.pop()
 
 
-def score_aliases(
-    client: OipHttpClient, model: str, aliases: list[str], evaluation: EvaluationSet, batch_rows: int
-) -> list[Scorecard]:
-    """Send every row of `evaluation` to each alias, chunk by chunk, alternating aliases."""
+def requests(
+    evaluation: EvaluationSet, batch_rows: int, *, exact: bool = False
+) -> Iterator[tuple[dict[str, np.ndarray], int]]:
+    """The inputs of each request, and how many of its rows are evaluation rows: with `exact`,
+    every request holds `batch_rows` rows, the last one padded by repeating its final row."""
     total = rows(evaluation)
+    for start in range(0, total, batch_rows):
+        chunk = {name: array[start : start + batch_rows] for name, array in evaluation.inputs.items()}
+        real = min(batch_rows, total - start)
+        if exact and real < batch_rows:
+            chunk = {
+                name: np.concatenate([part, np.repeat(part[-1:], batch_rows - real, axis=0)])
+                for name, part in chunk.items()
+            }
+        yield chunk, real
+
+
+def score_aliases(
+    client: OipHttpClient,
+    model: str,
+    aliases: list[str],
+    evaluation: EvaluationSet,
+    batch_rows: int,
+    *,
+    exact: bool = False,
+) -> list[Scorecard]:
+    """Send every row of `evaluation` to each alias, request by request, alternating aliases."""
     collected: dict[str, dict[str, list[np.ndarray]]] = {alias: {} for alias in aliases}
     latencies: dict[str, list[float]] = {alias: [] for alias in aliases}
     versions: dict[str, set[str]] = {alias: set() for alias in aliases}
     first_output: dict[str, str] = {}
-    for start in range(0, total, batch_rows):
-        chunk = {name: array[start : start + batch_rows] for name, array in evaluation.inputs.items()}
+    for chunk, real in requests(evaluation, batch_rows, exact=exact):
         for alias in aliases:
             version, outputs, elapsed = client.infer(model, alias, chunk)
             versions[alias].add(version)
             latencies[alias].append(elapsed)
             first_output.setdefault(alias, next(iter(outputs)))
             for name, array in outputs.items():
-                collected[alias].setdefault(name, []).append(array)
+                collected[alias].setdefault(name, []).append(array[:real])  # the padding's outputs go
     cards = []
     for alias in aliases:
         if len(versions[alias]) != 1:

@@ -1,8 +1,10 @@
 """The steps of a release, each printed as it happens:
 
-register (with its Git provenance) -> staging alias -> wait until staging serves it ->
-score staging and prod through the deployed API -> gate -> [canary while the alarms
-stay quiet] -> prod. The exit code tells a pipeline where it stopped.
+checks (the API answers and accepts the credentials, the evaluation file fits the artifact
+and prod) -> register (with its Git provenance) -> staging alias -> wait until staging serves
+it -> score staging and prod through the deployed API -> gate -> [canary while the alarms
+stay quiet] -> prod. The exit code tells a pipeline where it stopped; a release refused by
+the checks has changed nothing.
 """
 
 from __future__ import annotations
@@ -12,19 +14,20 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from maas.errors import BackendUnavailable, ConflictError, InvalidInput
+from maas.errors import BackendUnavailable, ConflictError, InvalidInput, MaasError
 from maas.optimize.evaluation import load_evaluation
-from maas.release.gate import Scorecard, judge, rows, score_aliases
+from maas.release.gate import Scorecard, judge, requests, rows, score_aliases
+from maas.release.preflight import artifact_signature, fit_evaluation, signature_from_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
     from maas.config import ReleaseConfig
-    from maas.optimize.evaluation import EvaluationSet
     from maas.registry import Registry
     from maas.registry.models import Alias
     from maas.release.oip_client import OipHttpClient
+    from maas.release.preflight import FittedEvaluation
     from maas.release.provenance import Provenance
 
 
@@ -74,14 +77,17 @@ class Release:
         target: str = "lambda",
         dry_run: bool = False,
     ) -> ReleaseOutcome:
-        evaluation = load_evaluation(evaluation_file)
-        rows(evaluation)
-        if not artifact.is_file():
-            raise InvalidInput(f"no artifact file at {artifact}")
         policy = self.policy
-        baseline = self._serving(model, policy.production_alias)
+        try:
+            baseline = self._serving(model, policy.production_alias)
+            fitted = self._checked(model, artifact, evaluation_file, baseline)
+        except MaasError as error:
+            message = f"refused before any change: {error.message}; nothing was registered"
+            self.say(message)
+            return ReleaseOutcome(ExitCode.ERROR, None, message)
         if dry_run:
-            return self._plan(model, artifact, provenance, baseline)
+            return self._plan(model, artifact, provenance, baseline, fitted)
+        evaluation = fitted.evaluation
 
         record = self.registry.register(
             model,
@@ -94,10 +100,17 @@ class Release:
         self.say(f"registered {model} version {record.version} ({origin})")
         version = record.version
         self._point(model, policy.staging_alias, {version: 100}, "promote")
-        self._wait_until_served(model, policy.staging_alias, version, evaluation)
+        self._wait_until_served(model, policy.staging_alias, version, fitted)
 
         if baseline is None:
-            (card,) = score_aliases(self.client, model, [policy.staging_alias], evaluation, policy.batch_rows)
+            (card,) = score_aliases(
+                self.client,
+                model,
+                [policy.staging_alias],
+                evaluation,
+                fitted.rows_per_request,
+                exact=fitted.exact,
+            )
             self.say(f"scored {_card(card)}")
             self.say(f"{model} has no '{policy.production_alias}' alias yet: nothing to compare with")
         else:
@@ -106,7 +119,8 @@ class Release:
                 model,
                 [policy.staging_alias, policy.production_alias],
                 evaluation,
-                policy.batch_rows,
+                fitted.rows_per_request,
+                exact=fitted.exact,
             )
             self.say(f"scored {_card(candidate)}")
             self.say(f"scored {_card(current)}")
@@ -136,6 +150,27 @@ class Release:
         self.say(message)
         return ReleaseOutcome(ExitCode.RELEASED, version, message)
 
+    def _checked(
+        self, model: str, artifact: Path, evaluation_file: Path, baseline: int | None
+    ) -> FittedEvaluation:
+        """What can be checked before anything changes; raises MaasError saying what failed."""
+        evaluation = load_evaluation(evaluation_file)
+        if not artifact.is_file():
+            raise InvalidInput(f"no artifact file at {artifact}")
+        signatures = {"the model": artifact_signature(artifact)}
+        self.client.ready()
+        signed = "signed" if self.client.signs else "unsigned"
+        self.say(f"the API at {self.client.base_url} answers {signed} requests")
+        if baseline is not None:
+            prod = self.policy.production_alias
+            metadata = self.client.metadata(model, prod)
+            signatures[f"{prod}'s version {baseline}"] = signature_from_metadata(metadata)
+        fitted = fit_evaluation(evaluation, signatures, self.policy.batch_rows)
+        self.say(f"{rows(evaluation)} evaluation rows fit the model; {fitted.describe()}")
+        if self.policy.canary is not None and baseline is not None and not self._watched_alarms():
+            self.say(self._unwatched())
+        return fitted
+
     def _serving(self, model: str, alias: str) -> int | None:
         if self.registry.store.head(model) is None:
             return None
@@ -158,9 +193,9 @@ class Release:
         self.say(f"{alias} -> {described} (revision {changed.revision})")
         self.on_alias(changed)
 
-    def _wait_until_served(self, model: str, alias: str, version: int, evaluation: EvaluationSet) -> None:
+    def _wait_until_served(self, model: str, alias: str, version: int, fitted: FittedEvaluation) -> None:
         """Functions re-read aliases after their TTL: wait until the alias answers with `version`."""
-        probe = {name: array[:1] for name, array in evaluation.inputs.items()}
+        probe, _ = next(requests(fitted.evaluation, fitted.rows_per_request, exact=fitted.exact))
         deadline = time.monotonic() + self.policy.wait_seconds
         while True:
             served, _, _ = self.client.infer(model, alias, probe)
@@ -179,7 +214,14 @@ class Release:
         assert canary is not None
         prod = self.policy.production_alias
         self._point(model, prod, {old: 100 - canary.weight, version: canary.weight}, "canary")
-        self.say(f"canary for {canary.minutes:g} min, watching CloudWatch alarms '{self.alarm_prefix}*'")
+        watched = self._watched_alarms()
+        if watched:
+            self.say(
+                f"canary for {canary.minutes:g} min, watching {len(watched)} CloudWatch alarm(s) "
+                f"'{self.alarm_prefix}*': {', '.join(watched[:5])}{', ...' if len(watched) > 5 else ''}"
+            )
+        else:
+            self.say(f"canary for {canary.minutes:g} min; {self._unwatched()}")
         deadline = time.monotonic() + canary.minutes * 60
         while True:
             firing = self._firing_alarms()
@@ -193,9 +235,27 @@ class Release:
                 self.say(message)
                 return message
             if time.monotonic() >= deadline:
-                self.say("canary quiet: no alarm fired")
+                if watched:
+                    self.say("canary quiet: no alarm fired")
+                else:
+                    self.say(f"canary over: the canary watched nothing ({self._unwatched()})")
                 return None
             self.sleep(min(canary.poll_seconds, max(0.0, deadline - time.monotonic())))
+
+    def _watched_alarms(self) -> list[str]:
+        """The alarms a canary watches: those whose names start with the prefix, in any state."""
+        if self.cloudwatch is None:
+            return []
+        answer = self.cloudwatch.describe_alarms(AlarmNamePrefix=self.alarm_prefix)
+        return sorted(
+            alarm["AlarmName"] for alarm in answer.get("MetricAlarms", []) + answer.get("CompositeAlarms", [])
+        )
+
+    def _unwatched(self) -> str:
+        return (
+            f"no CloudWatch alarm matches '{self.alarm_prefix}*': the canary watched nothing, and no alarm "
+            "can roll it back (set release.alarm_prefix, or deploy the stack's alarms)"
+        )
 
     def _firing_alarms(self) -> list[str]:
         if self.cloudwatch is None:
@@ -206,7 +266,12 @@ class Release:
         )
 
     def _plan(
-        self, model: str, artifact: Path, provenance: Provenance | None, baseline: int | None
+        self,
+        model: str,
+        artifact: Path,
+        provenance: Provenance | None,
+        baseline: int | None,
+        fitted: FittedEvaluation,
     ) -> ReleaseOutcome:
         policy = self.policy
         head = self.registry.store.head(model)
@@ -218,12 +283,14 @@ class Release:
         ]
         if baseline is None:
             steps.append(
-                f"score it through {self.client.base_url}; {model} has no {policy.production_alias} yet"
+                f"score it through {self.client.base_url} ({fitted.describe()}); "
+                f"{model} has no {policy.production_alias} yet"
             )
         else:
             steps.append(
-                f"score it and prod's version {baseline} through {self.client.base_url}; stop unless the "
-                f"quality drop <= {policy.max_quality_drop} and p95 ratio <= {policy.max_latency_ratio}"
+                f"score it and prod's version {baseline} through {self.client.base_url} "
+                f"({fitted.describe()}); stop unless the quality drop <= {policy.max_quality_drop} "
+                f"and p95 ratio <= {policy.max_latency_ratio}"
             )
             if policy.canary is not None:
                 steps.append(

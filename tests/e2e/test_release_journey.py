@@ -9,21 +9,23 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from maas.local.demo import INPUT_NAME, build_digits_onnx, digits_split
-from tests.e2e.conftest import DevServer
+from tests.e2e.conftest import DevServer, running_dev_server
 from tests.functional.conftest import aws_client
 
 pytestmark = pytest.mark.e2e
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def weak_digits_onnx(path: Path) -> None:
-    """A model built to be less accurate: 4 hidden units, 120 training rows, 5 epochs."""
+def weak_digits_onnx(path: Path, rows: int | None = None) -> None:
+    """A model built to be less accurate: 4 hidden units, 120 training rows, 5 epochs; with
+    `rows`, it takes exactly that many rows per request ([rows, 64], a fixed first dimension)."""
     import warnings
 
     from skl2onnx import to_onnx
@@ -36,7 +38,7 @@ def weak_digits_onnx(path: Path) -> None:
         train_x[:120], train_y[:120]
     )
     onnx_model = to_onnx(
-        weak, initial_types=[(INPUT_NAME, FloatTensorType([None, 64]))], options={"zipmap": False}
+        weak, initial_types=[(INPUT_NAME, FloatTensorType([rows, 64]))], options={"zipmap": False}
     )
     path.write_bytes(onnx_model.SerializeToString())
 
@@ -48,6 +50,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     np.savez(folder / "eval.npz", **{INPUT_NAME: test_x, "labels": test_y})
     build_digits_onnx(folder / "better.onnx", quantize=False)
     weak_digits_onnx(folder / "worse.onnx")
+    weak_digits_onnx(folder / "fixed8.onnx", rows=8)
+    np.savez(folder / "eval-63-columns.npz", **{INPUT_NAME: test_x[:, :63], "labels": test_y})
     config = folder / "maas.yaml"
     # Loopback latency is noise next to the model; the latency gate has its unit tests.
     config.write_text(
@@ -56,33 +60,61 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         " canary: {weight: 20, minutes: 0.05, poll_seconds: 0.5}, alarm_prefix: maas-e2e-canary}\n"
         "models: [{name: digits, runtime: onnx}]\n"
     )
+    unwatched = folder / "unwatched.yaml"
+    unwatched.write_text(config.read_text().replace("maas-e2e-canary", "maas-e2e-no-such-alarm"))
     return {
         "eval": folder / "eval.npz",
+        "eval-63-columns": folder / "eval-63-columns.npz",
         "better": folder / "better.onnx",
         "worse": folder / "worse.onnx",
+        "fixed8": folder / "fixed8.onnx",
         "config": config,
+        "unwatched": unwatched,
     }
 
 
 def release(
-    server: DevServer, files: dict[str, Path], artifact: str, *extra: str
+    server: DevServer,
+    files: dict[str, Path],
+    artifact: str,
+    *extra: str,
+    model: str = "digits",
+    evaluation: str = "eval",
+    config: str = "config",
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "maas.cli", "release", "digits", "--artifact", str(files[artifact]),
-         "--eval", str(files["eval"]), "--api-url", server.url, "--config", str(files["config"]), *extra],
+        [sys.executable, "-m", "maas.cli", "release", model, "--artifact", str(files[artifact]),
+         "--eval", str(files[evaluation]), "--api-url", server.url, "--config", str(files[config]), *extra],
         cwd=REPO_ROOT,
-        env={**os.environ, "AWS_ENDPOINT_URL": server.aws_endpoint},
+        env={**os.environ, "AWS_ENDPOINT_URL": server.aws_endpoint, **(env or {})},
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
 
 
-def show(server: DevServer, *args: str) -> dict:
+def show(server: DevServer, *args: str, model: str = "digits") -> dict:
     done = subprocess.run(
-        [sys.executable, "-m", "maas.cli", "models", "--json", "show", "digits", *args],
+        [sys.executable, "-m", "maas.cli", "models", "--json", "show", model, *args],
         env={**os.environ, "AWS_ENDPOINT_URL": server.aws_endpoint},
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     return json.loads(done.stdout)
+
+
+def registry_state(server: DevServer) -> tuple[list[int], list[tuple[str, dict[str, int]]]]:
+    """Every version number and every alias with its weights: what a refused release must not change."""
+    shown = show(server)
+    return (
+        sorted(v["version"] for v in shown["versions"]),
+        sorted((a["alias"], a["weights"]) for a in shown["aliases"]),
+    )
+
+
+@pytest.fixture(scope="module")
+def iam_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    """`maas dev --auth iam`: every route wants SigV4 by the local stack's keys (testing/testing)."""
+    with running_dev_server(tmp_path_factory.mktemp("release-iam-models"), "--auth", "iam") as server:
+        yield server
 
 
 def prod(server: DevServer) -> dict[str, int]:
@@ -156,6 +188,86 @@ def test_a_worse_model_stops_at_staging_with_both_scores(
     assert served_by_prod(dev_server) == serving
     staged = next(a for a in show(dev_server)["aliases"] if a["alias"] == "staging")
     assert list(staged["weights"]) == [str(max(v["version"] for v in show(dev_server)["versions"]))]
+
+
+def test_a_release_against_an_api_that_wants_sigv4_signs_its_requests_and_is_released(
+    iam_server: DevServer, files: dict[str, Path]
+) -> None:
+    done = release(iam_server, files, "better", "--no-canary")
+    assert done.returncode == 0, done.stderr
+    new = max(v["version"] for v in show(iam_server)["versions"])
+    assert f"released: prod serves digits version {new}" in done.stderr
+    assert prod(iam_server) == {str(new): 100}
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "status"),
+    [
+        (["--no-sign"], {}, "401"),
+        ([], {"AWS_SECRET_ACCESS_KEY": "not-the-secret"}, "403"),
+    ],
+    ids=["unsigned", "signed-with-the-wrong-secret"],
+)
+def test_a_release_the_api_refuses_registers_nothing(
+    iam_server: DevServer, files: dict[str, Path], extra: list[str], env: dict[str, str], status: str
+) -> None:
+    before = registry_state(iam_server)
+    done = release(iam_server, files, "better", "--no-canary", *extra, env=env)
+    assert done.returncode == 2, done.stderr
+    assert f"answered {status}" in done.stderr
+    assert "nothing was registered" in done.stderr
+    assert "registered digits version" not in done.stderr
+    assert registry_state(iam_server) == before
+
+
+def test_an_evaluation_file_that_does_not_fit_the_model_registers_nothing(
+    dev_server: DevServer, files: dict[str, Path]
+) -> None:
+    before = registry_state(dev_server)
+    done = release(dev_server, files, "better", "--no-canary", evaluation="eval-63-columns")
+    assert done.returncode == 2, done.stderr
+    assert "input 'input' has rows of shape [63] in the evaluation file" in done.stderr
+    assert "the model takes [64]" in done.stderr
+    assert "nothing was registered" in done.stderr
+    assert registry_state(dev_server) == before
+
+
+def test_a_model_with_a_fixed_first_dimension_is_scored_in_requests_of_exactly_that_many_rows(
+    dev_server: DevServer, files: dict[str, Path]
+) -> None:
+    """[8, 64]: 450 evaluation rows go as 57 requests of 8 (the last padded, its padding not
+    scored), and the quality is that of the 450 rows, as the model scores them here."""
+    import onnxruntime
+
+    _, test_x, _, test_y = digits_split()
+    session = onnxruntime.InferenceSession(str(files["fixed8"]), providers=["CPUExecutionProvider"])
+    padded = np.concatenate([test_x, np.repeat(test_x[-1:], (-len(test_x)) % 8, axis=0)])
+    labels = np.concatenate(
+        [session.run(["label"], {INPUT_NAME: padded[i : i + 8]})[0] for i in range(0, len(padded), 8)]
+    )
+    expected = (labels[: len(test_y)] == test_y).mean() * 100
+
+    done = release(dev_server, files, "fixed8", "--no-canary", model="digits-fixed")
+    assert done.returncode == 0, done.stderr
+    assert "rows per request: 8 (the model's fixed first dimension)" in done.stderr
+    assert f"quality {expected:.3f}, " in done.stderr
+    assert "over 57 requests" in done.stderr
+    assert prod_of(dev_server, "digits-fixed") == {"1": 100}
+
+
+def prod_of(server: DevServer, model: str) -> dict[str, int]:
+    alias = next(a for a in show(server, model=model)["aliases"] if a["alias"] == "prod")
+    return alias["weights"]
+
+
+def test_a_canary_with_no_alarm_to_watch_says_so_instead_of_calling_itself_quiet(
+    dev_server: DevServer, files: dict[str, Path]
+) -> None:
+    done = release(dev_server, files, "better", config="unwatched")
+    assert done.returncode == 0, done.stderr
+    assert "no CloudWatch alarm matches 'maas-e2e-no-such-alarm*'" in done.stderr
+    assert "the canary watched nothing" in done.stderr
+    assert "canary quiet" not in done.stderr
 
 
 def test_a_canary_whose_alarm_fires_is_rolled_back(dev_server: DevServer, files: dict[str, Path]) -> None:

@@ -1,15 +1,22 @@
-"""The release gate's arithmetic and the Git provenance a release records."""
+"""The release gate's arithmetic, what a release checks before it changes anything, and the
+Git provenance a release records."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from maas.config import ReleaseConfig
-from maas.release.gate import Scorecard, judge
+from maas.errors import InvalidInput
+from maas.optimize.evaluation import EvaluationSet
+from maas.protocol import Datatype
+from maas.release.gate import Scorecard, judge, requests, score_aliases
+from maas.release.preflight import fit_evaluation
 from maas.release.provenance import git_provenance
+from maas.runtimes import Signature, TensorSpec
 
 
 def card(quality: float, p95_ms: float) -> Scorecard:
@@ -59,6 +66,95 @@ def test_a_regressor_as_good_as_prod_passes_even_when_prod_is_perfect() -> None:
                  max_latency_ratio=1.5).passed  # fmt: skip
     assert not judge(card(0.1, 10.0), card(0.0, 10.0), higher_is_better=False, max_quality_drop=1.0,
                      max_latency_ratio=1.5).passed  # fmt: skip
+
+
+def takes(*shape: int, datatype: Datatype = Datatype.FP32) -> Signature:
+    return Signature(
+        inputs=(TensorSpec("input", datatype, shape),), outputs=(TensorSpec("label", Datatype.INT64, (-1,)),)
+    )
+
+
+def digits_like(rows: int, columns: int = 64) -> EvaluationSet:
+    features = np.arange(rows * columns, dtype=np.float64).reshape(rows, columns)
+    return EvaluationSet(inputs={"input": features}, labels=np.arange(rows) % 10)
+
+
+def test_an_evaluation_file_with_the_wrong_column_count_is_refused_naming_both_shapes() -> None:
+    with pytest.raises(InvalidInput, match=r"input 'input' has rows of shape \[63\] in the evaluation file, but "
+                       r"the model takes \[64\]"):  # fmt: skip
+        fit_evaluation(digits_like(10, columns=63), {"the model": takes(-1, 64)}, batch_rows=64)
+
+
+def test_an_evaluation_file_must_also_fit_what_prod_serves() -> None:
+    with pytest.raises(InvalidInput, match=r"but prod's version 3 takes \[32\]"):
+        fit_evaluation(
+            digits_like(10), {"the model": takes(-1, 64), "prod's version 3": takes(-1, 32)}, batch_rows=64
+        )
+
+
+def test_inputs_and_answers_of_different_lengths_or_unknown_arrays_are_refused() -> None:
+    short = EvaluationSet(inputs={"input": np.zeros((10, 64))}, labels=np.zeros(9))
+    with pytest.raises(InvalidInput, match="10 rows of inputs and 9 of accuracy answers"):
+        fit_evaluation(short, {"the model": takes(-1, 64)}, batch_rows=64)
+    extra = EvaluationSet(
+        inputs={"input": np.zeros((10, 64)), "mask": np.zeros((10, 1))}, labels=np.zeros(10)
+    )
+    with pytest.raises(InvalidInput, match=r"array\(s\) mask are not inputs of the model"):
+        fit_evaluation(extra, {"the model": takes(-1, 64)}, batch_rows=64)
+    text = EvaluationSet(inputs={"input": np.full((10, 64), "x")}, labels=np.zeros(10))
+    with pytest.raises(
+        InvalidInput, match="input 'input' is <U1 in the evaluation file, and the model takes FP32"
+    ):
+        fit_evaluation(text, {"the model": takes(-1, 64)}, batch_rows=64)
+
+
+def test_float64_rows_are_sent_as_the_fp32_the_model_takes() -> None:
+    fitted = fit_evaluation(digits_like(10), {"the model": takes(-1, 64)}, batch_rows=4)
+    assert fitted.evaluation.inputs["input"].dtype == np.float32
+    assert (fitted.rows_per_request, fitted.exact) == (4, False)
+    assert [real for _, real in requests(fitted.evaluation, 4)] == [4, 4, 2]
+
+
+def test_a_fixed_first_dimension_sets_the_rows_of_every_request_the_last_one_padded() -> None:
+    fitted = fit_evaluation(digits_like(19), {"the model": takes(8, 64)}, batch_rows=64)
+    assert (fitted.rows_per_request, fitted.exact) == (8, True)
+    sent = list(requests(fitted.evaluation, fitted.rows_per_request, exact=fitted.exact))
+    assert [(len(chunk["input"]), real) for chunk, real in sent] == [(8, 8), (8, 8), (8, 3)]
+    last, _ = sent[-1]
+    assert (last["input"][3:] == last["input"][2]).all()  # padded with the final row
+
+
+def test_prod_with_a_fixed_first_dimension_fixes_it_for_both_and_two_different_ones_are_refused() -> None:
+    both = {"the model": takes(-1, 64), "prod's version 1": takes(16, 64)}
+    assert fit_evaluation(digits_like(40), both, batch_rows=64).rows_per_request == 16
+    clash = {"the model": takes(8, 64), "prod's version 1": takes(16, 64)}
+    with pytest.raises(InvalidInput, match=r"fixed numbers of rows per request that differ \(\[8, 16\]\)"):
+        fit_evaluation(digits_like(40), clash, batch_rows=64)
+
+
+class EightRowsOnly:
+    """An OIP client for a model that takes exactly 8 rows and labels row i as i % 10."""
+
+    base_url = "http://api.test"
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    def infer(self, model: str, version: str, inputs: dict[str, np.ndarray]) -> tuple[str, dict, float]:
+        rows = inputs["input"]
+        assert len(rows) == 8, len(rows)
+        self.sent.append(len(rows))
+        labels = (rows[:, 0] // 64).astype(np.int64) % 10  # digits_like: row i starts at i * 64
+        return "1", {"label": labels}, 1.0
+
+
+def test_the_padding_is_not_scored() -> None:
+    """19 rows, all labelled right: padding answered with the last row's label must not count."""
+    fitted = fit_evaluation(digits_like(19), {"the model": takes(8, 64)}, batch_rows=64)
+    client = EightRowsOnly()
+    (card,) = score_aliases(client, "digits", ["staging"], fitted.evaluation, 8, exact=True)  # type: ignore[arg-type]
+    assert client.sent == [8, 8, 8]
+    assert (card.quality, card.requests) == (100.0, 3)
 
 
 def test_provenance_records_commit_branch_author_and_uncommitted_changes(tmp_path: Path) -> None:

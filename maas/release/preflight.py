@@ -1,0 +1,139 @@
+"""What `maas release` checks before it changes anything: that the evaluation file fits the
+artifact's signature (and prod's, since the gate sends both the same requests), and how many
+rows each request carries.
+
+A model whose first dimension is fixed ([8, 64]) takes exactly that many rows per request:
+the evaluation is sent in requests of that size, the last one padded by repeating its final
+row, and the padding's outputs are dropped before scoring.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from maas.errors import ArtifactError, InvalidInput, MaasError
+from maas.protocol.datatypes import NUMPY_DTYPES, Datatype, parse_datatype
+from maas.release.gate import rows
+from maas.runtimes import Signature, TensorSpec, framework_of, load_runtime
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from maas.optimize.evaluation import EvaluationSet
+
+
+@dataclass(frozen=True)
+class FittedEvaluation:
+    evaluation: EvaluationSet  # the inputs cast to the models' datatypes, in their order
+    rows_per_request: int
+    exact: bool  # every request must hold exactly rows_per_request rows (a fixed first dimension)
+
+    def describe(self) -> str:
+        why = "the model's fixed first dimension" if self.exact else "release.batch_rows"
+        return f"rows per request: {self.rows_per_request} ({why})"
+
+
+def artifact_signature(artifact: Path) -> Signature:
+    """The signature of the model file, as registering it would record; raises InvalidInput."""
+    try:
+        return load_runtime(artifact, framework_of(artifact)).signature
+    except ArtifactError as error:
+        raise InvalidInput(f"cannot release '{artifact.name}': {error.message}") from None
+
+
+def signature_from_metadata(metadata: Any) -> Signature:
+    """The inputs and outputs an OIP server reports in its model metadata."""
+    try:
+        return Signature(
+            inputs=tuple(_spec(item) for item in metadata["inputs"]),
+            outputs=tuple(_spec(item) for item in metadata.get("outputs", [])),
+        )
+    except (KeyError, TypeError, ValueError, MaasError) as error:
+        raise InvalidInput(f"the API's model metadata is not OIP: {error}") from None
+
+
+def fit_evaluation(
+    evaluation: EvaluationSet, signatures: dict[str, Signature], batch_rows: int
+) -> FittedEvaluation:
+    """Check every input of `evaluation` against each of `signatures` (keyed by what to call
+    the model in a message); raises InvalidInput naming the input and the mismatch."""
+    total = rows(evaluation)
+    answers = evaluation.labels if evaluation.labels is not None else evaluation.targets
+    if total == 0:
+        raise InvalidInput("the evaluation file holds no rows")
+    if answers is not None and len(answers) != total:
+        raise InvalidInput(
+            f"the evaluation file has {total} rows of inputs and {len(answers)} of {evaluation.metric} answers"
+        )
+    first, *_ = signatures.values()
+    wanted = [spec.name for spec in first.inputs]
+    missing = [name for name in wanted if name not in evaluation.inputs]
+    if missing:
+        raise InvalidInput(f"the evaluation file has no array for the model's input(s) {', '.join(missing)}")
+    extra = sorted(set(evaluation.inputs) - set(wanted))
+    if extra:
+        raise InvalidInput(
+            f"the evaluation file's array(s) {', '.join(extra)} are not inputs of the model "
+            f"(its inputs: {', '.join(wanted)})"
+        )
+    inputs = {}
+    for name in wanted:
+        array = evaluation.inputs[name]
+        for label, signature in signatures.items():
+            spec = signature.input(name)
+            if spec is None:
+                raise InvalidInput(
+                    f"{label} has no input '{name}': the gate sends both models the same requests"
+                )
+            array = _fitted(array, spec, label)
+        inputs[name] = array
+    fixed = {
+        spec.shape[0]
+        for signature in signatures.values()
+        for spec in signature.inputs
+        if spec.shape and spec.shape[0] != -1
+    }
+    if len(fixed) > 1:
+        raise InvalidInput(
+            f"the models take fixed numbers of rows per request that differ ({sorted(fixed)}): "
+            "the gate cannot send them the same requests"
+        )
+    fitted = dataclasses.replace(evaluation, inputs=inputs)
+    if fixed:
+        return FittedEvaluation(fitted, rows_per_request=fixed.pop(), exact=True)
+    return FittedEvaluation(fitted, rows_per_request=batch_rows, exact=False)
+
+
+def _fitted(array: np.ndarray, spec: TensorSpec, label: str) -> np.ndarray:
+    """`array` (one row per evaluation row) as `spec` takes it, cast to its datatype."""
+    if array.ndim == 0:
+        raise InvalidInput(f"array '{spec.name}' of the evaluation file is a scalar, not rows")
+    if not spec.shape:
+        raise InvalidInput(f"{label} takes input '{spec.name}' as a scalar: it has no rows to evaluate")
+    rows, model_rows = list(array.shape[1:]), list(spec.shape[1:])
+    fits = len(rows) == len(model_rows) and all(
+        want in (-1, got) for want, got in zip(model_rows, rows, strict=True)
+    )
+    if not fits:
+        raise InvalidInput(
+            f"input '{spec.name}' has rows of shape {rows} in the evaluation file, but {label} takes "
+            f"{model_rows} (-1 is any size)"
+        )
+    if spec.datatype is Datatype.BYTES:
+        return array
+    dtype = NUMPY_DTYPES[spec.datatype]
+    if not np.can_cast(array.dtype, dtype, casting="same_kind"):
+        raise InvalidInput(
+            f"input '{spec.name}' is {array.dtype} in the evaluation file, and {label} takes {spec.datatype}"
+        )
+    return array.astype(dtype, copy=False)
+
+
+def _spec(item: Any) -> TensorSpec:
+    return TensorSpec(
+        name=item["name"], datatype=parse_datatype(item["datatype"]), shape=tuple(item["shape"])
+    )
