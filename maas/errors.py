@@ -88,7 +88,8 @@ class QualityGateFailed(MaasError):
 
 # A server's file paths (`/tmp/maas-x1/model.onnx`, ONNX Runtime's `/onnxruntime_src/...cc:123`)
 # tell an attacker about the host and tell a client nothing it can act on.
-_SERVER_PATH = re.compile(r"(?<![\w.:/])/(?:[\w.+-]+/)+[\w.+-]*(?::\d+)?")
+# A path may follow a colon ("failed:/onnxruntime_src/..."); a URL's "//host/..." is no path.
+_SERVER_PATH = re.compile(r"(?<![\w./])/(?:[\w.+-]+/)+[\w.+-]*(?::\d+)?")
 
 
 def without_paths(text: str) -> str:
