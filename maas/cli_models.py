@@ -67,6 +67,12 @@ def add_models_commands(commands: Any) -> None:
     retire.add_argument("version", type=int)
     retire.set_defaults(run=_retire)
 
+    unalias = actions.add_parser("unalias", help="delete an alias (a model is deleted only without aliases)")
+    unalias.add_argument("name")
+    unalias.add_argument("alias")
+    unalias.add_argument("--expected-revision", type=int, default=None)
+    unalias.set_defaults(run=_unalias)
+
     history = actions.add_parser("history", help="every change of an alias, newest first")
     history.add_argument("name")
     history.add_argument("--alias", default="prod")
@@ -268,7 +274,19 @@ def _show(args: argparse.Namespace) -> int:
         version = registry.get(args.name, args.version)
         _emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
         return 0
-    versions = registry.versions(args.name, limit=100).items
+    versions = []
+    token = None
+    while True:
+        page = registry.versions(args.name, limit=100, token=token)
+        versions.extend(page.items)
+        for what in page.unreadable:
+            print(
+                f"maas: warning: {what} of model '{args.name}' cannot be read; it is left out",
+                file=sys.stderr,
+            )
+        token = page.next_token
+        if token is None:
+            break
     aliases = registry.aliases(args.name)
     if args.json:
         data = {
@@ -289,6 +307,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _weights(weights: dict[int, int]) -> str:
+    if not weights:
+        return "-"  # a deleted alias
     if len(weights) == 1:
         return f"v{next(iter(weights))}"
     return " ".join(f"v{v}:{w}%" for v, w in sorted(weights.items()))
@@ -327,6 +347,19 @@ def _rollback(args: argparse.Namespace) -> int:
     alias = registry.rollback(args.name, args.alias)
     follow_alias(args, registry, alias)
     return _alias_out(args, alias)
+
+
+def _unalias(args: argparse.Namespace) -> int:
+    change = registry_from_args(args).delete_alias(
+        args.name, args.alias, expected_revision=args.expected_revision
+    )
+    _emit(
+        args,
+        change.model_dump(mode="json"),
+        [[change.alias, "deleted", _weights(change.previous or {}), str(change.revision)]],
+        ["ALIAS", "ACTION", "PREVIOUS", "REVISION"],
+    )
+    return 0
 
 
 def _retire(args: argparse.Namespace) -> int:

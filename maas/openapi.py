@@ -72,6 +72,7 @@ def _params(*names: str, query: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     extra = {
         "limit": {"type": "integer", "minimum": 1, "maximum": 100},
         "token": {"type": "string"},
+        "expected_revision": {"type": "integer", "minimum": 0},
     }
     return path + [{"name": name, "in": "query", "required": False, "schema": extra[name]} for name in query]
 
@@ -132,6 +133,7 @@ def _registry_paths() -> dict[str, Any]:
         alias: {
             "get": {"operationId": "showAlias", "parameters": _params("name", "alias"), "responses": _ok(None)},
             "put": {"operationId": "setAlias", "parameters": _params("name", "alias"), "requestBody": _body("AliasRequest"), "responses": _ok(None)},
+            "delete": {"operationId": "deleteAlias", "parameters": _params("name", "alias", query=("expected_revision",)), "responses": _ok(None)},
         },
         f"{alias}/rollback": {"post": {"operationId": "rollbackAlias", "parameters": _params("name", "alias"), "requestBody": _body("RollbackRequest"), "responses": _ok(None)}},
         f"{alias}/history": {"get": {"operationId": "aliasHistory", "parameters": _params("name", "alias", query=("limit", "token")), "responses": _ok(None)}},

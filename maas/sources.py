@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from maas.runtimes import Runtime
     from maas.settings import PredictSettings
 
-# Model names and versions are path segments and S3 key parts: no separators, no dot-dot.
-_SAFE_NAME = re.compile(r"^[\w][\w.\-]{0,127}$")
+# Model names and versions are path segments and S3 key parts: no separators, no dot-dot,
+# ASCII only (so that case-folding is plain and no two spellings look alike). Matched whole
+# with fullmatch: `$` would also match before a trailing newline.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,10 @@ def is_version_number(text: str) -> bool:
 
 def check_name(kind: str, value: str) -> str:
     """`value` if it is a safe model name or version, else InvalidInput naming the problem."""
-    if not _SAFE_NAME.match(value) or ".." in value:
+    if not _SAFE_NAME.fullmatch(value) or ".." in value:
         raise InvalidInput(
-            f"{kind} '{value}' is not valid: use letters, digits, '.', '_' and '-' (at most 128, no '..')"
+            f"{kind} {value!r} is not valid: use ASCII letters, digits, '.', '_' and '-' "
+            "(at most 128, no '..')"
         )
     return value
 

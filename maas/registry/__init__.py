@@ -6,9 +6,10 @@ from maas.registry.memory import InMemoryStore
 from maas.registry.models import Alias, AliasChange, ModelVersion, Page, Target, VersionStatus
 from maas.registry.service import Registry
 from maas.registry.source import RegistrySource
-from maas.registry.store import ModelHead, RegistryStore
+from maas.registry.store import MAX_ALIAS_VERSIONS, ModelHead, RegistryStore, UnreadableRecord
 
 __all__ = [
+    "MAX_ALIAS_VERSIONS",
     "Alias",
     "AliasChange",
     "ArtifactStore",
@@ -21,6 +22,7 @@ __all__ = [
     "RegistrySource",
     "RegistryStore",
     "Target",
+    "UnreadableRecord",
     "VersionStatus",
     "sha256_of",
     "table_definition",

@@ -6,16 +6,16 @@ from __future__ import annotations
 import tempfile
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, FiniteFloat, StrictInt, ValidationError
 
 from maas.errors import InvalidInput
 from maas.metrics.emf import install_request_metrics
 from maas.registry.models import Target
-from maas.rest import JSON, install_error_handlers, raw_body
-from maas.sources import is_version_number
+from maas.rest import JSON, install_error_handlers, raw_body, refuse_control_characters
+from maas.sources import check_name, is_version_number
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
@@ -23,6 +23,19 @@ if TYPE_CHECKING:
     from maas.registry.service import Registry
 
 Body = TypeVar("Body", bound=BaseModel)
+
+
+def _version_key(value: object) -> object:
+    # JSON object keys are strings, which pydantic would read as integers leniently ("1.0", " 1").
+    if isinstance(value, str):
+        if not is_version_number(value):
+            raise ValueError(f"'{value}' is not a version number")
+        return int(value)
+    return value
+
+
+# A version number as a JSON object key: ASCII digits only.
+VersionKey = Annotated[StrictInt, BeforeValidator(_version_key)]
 
 
 class UploadRequest(BaseModel):
@@ -33,48 +46,67 @@ class RegisterRequest(BaseModel):
     upload_key: str
     target: Target = Target.LAMBDA
     quantization: str | None = None
-    metrics: dict[str, float] = Field(default_factory=dict)
+    metrics: dict[str, FiniteFloat] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
     source_commit: str | None = None
 
 
 class AliasRequest(BaseModel):
-    version: int | None = None
-    weights: dict[int, int] | None = None
-    expected_revision: int | None = None
+    # Strict: `true` and `1.0` are not version numbers.
+    version: StrictInt | None = None
+    weights: dict[VersionKey, StrictInt] | None = None
+    expected_revision: StrictInt | None = None
 
 
 class RollbackRequest(BaseModel):
-    expected_revision: int | None = None
+    expected_revision: StrictInt | None = None
 
 
 def build_registry_app(registry: Registry, metrics: Metrics | None = None) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver()
     if metrics is not None:
         install_request_metrics(app, metrics)
+    refuse_control_characters(app)
+    _add_model_routes(app, registry)
+    _add_alias_routes(app, registry)
+    install_error_handlers(app, "registry")
+    return app
 
-    def body(model: type[Body]) -> Body:
-        event = app.current_event
-        data = raw_body(event.body, bool(event.is_base64_encoded)) or b"{}"
-        try:
-            return model.model_validate_json(data)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()[:3]
-            )
-            raise InvalidInput(f"invalid request: {problems}") from None
 
-    def page_arguments() -> dict[str, Any]:
-        query = app.current_event.query_string_parameters or {}
-        try:
-            limit = int(query.get("limit", 50))
-        except ValueError:
-            raise InvalidInput("limit must be an integer") from None
-        return {"limit": limit, "token": query.get("token")}
+def _body(app: APIGatewayHttpResolver, model: type[Body]) -> Body:
+    event = app.current_event
+    data = raw_body(event.body, bool(event.is_base64_encoded)) or b"{}"
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()[:3]
+        )
+        raise InvalidInput(f"invalid request: {problems}") from None
 
+
+def _page_arguments(app: APIGatewayHttpResolver) -> dict[str, Any]:
+    query = app.current_event.query_string_parameters or {}
+    try:
+        limit = int(query.get("limit", 50))
+    except ValueError:
+        raise InvalidInput("limit must be an integer") from None
+    return {"limit": limit, "token": query.get("token")}
+
+
+def _expected_revision(app: APIGatewayHttpResolver) -> int | None:
+    value = (app.current_event.query_string_parameters or {}).get("expected_revision")
+    if value is None:
+        return None
+    if not is_version_number(value):
+        raise InvalidInput("expected_revision must be an integer")
+    return int(value)
+
+
+def _add_model_routes(app: APIGatewayHttpResolver, registry: Registry) -> None:
     @app.get("/registry/models")
     def list_models() -> Response[str]:
-        page = registry.models(**page_arguments())
+        page = registry.models(**_page_arguments(app))
         models = [
             {"name": h.name, "latest_version": h.latest_version, "created_at": h.created_at}
             for h in page.items
@@ -89,6 +121,7 @@ def build_registry_app(registry: Registry, metrics: Metrics | None = None) -> AP
                 "name": name,
                 "versions": [v.model_dump(mode="json") for v in versions.items],
                 "next_token": versions.next_token,
+                "unreadable": versions.unreadable,
                 "aliases": [a.model_dump(mode="json") for a in registry.aliases(name)],
             }
         )
@@ -100,22 +133,28 @@ def build_registry_app(registry: Registry, metrics: Metrics | None = None) -> AP
 
     @app.get("/registry/models/<name>/versions")
     def list_versions(name: str) -> Response[str]:
-        page = registry.versions(name, **page_arguments())
+        page = registry.versions(name, **_page_arguments(app))
         return _json(
-            {"versions": [v.model_dump(mode="json") for v in page.items], "next_token": page.next_token}
+            {
+                "versions": [v.model_dump(mode="json") for v in page.items],
+                "next_token": page.next_token,
+                "unreadable": page.unreadable,
+            }
         )
 
     @app.post("/registry/models/<name>/uploads")
     def create_upload(name: str) -> Response[str]:
-        request = body(UploadRequest)
-        url, key = registry.artifacts.presigned_upload(request.filename)
+        request = _body(app, UploadRequest)
+        url, key = registry.artifacts.presigned_upload(check_name("model name", name), request.filename)
         return _json({"upload_url": url, "upload_key": key}, HTTPStatus.CREATED)
 
     @app.post("/registry/models/<name>/versions")
     def register(name: str) -> Response[str]:
-        request = body(RegisterRequest)
+        request = _body(app, RegisterRequest)
         with tempfile.TemporaryDirectory() as scratch:
-            path = registry.artifacts.download_upload(request.upload_key, Path(scratch))
+            path = registry.artifacts.download_upload(
+                check_name("model name", name), request.upload_key, Path(scratch)
+            )
             version = registry.register(
                 name,
                 path,
@@ -136,13 +175,15 @@ def build_registry_app(registry: Registry, metrics: Metrics | None = None) -> AP
     def retire(name: str, version: str) -> Response[str]:
         return _json(registry.retire(name, _number(version)).model_dump(mode="json"))
 
+
+def _add_alias_routes(app: APIGatewayHttpResolver, registry: Registry) -> None:
     @app.get("/registry/models/<name>/aliases/<alias>")
     def show_alias(name: str, alias: str) -> Response[str]:
         return _json(registry.alias(name, alias).model_dump(mode="json"))
 
     @app.put("/registry/models/<name>/aliases/<alias>")
     def set_alias(name: str, alias: str) -> Response[str]:
-        request = body(AliasRequest)
+        request = _body(app, AliasRequest)
         if (request.version is None) == (request.weights is None):
             raise InvalidInput("give either 'version' (promote) or 'weights' (canary)")
         if request.version is not None:
@@ -155,9 +196,14 @@ def build_registry_app(registry: Registry, metrics: Metrics | None = None) -> AP
             )
         return _json(result.model_dump(mode="json"))
 
+    @app.delete("/registry/models/<name>/aliases/<alias>")
+    def delete_alias(name: str, alias: str) -> Response[str]:
+        change = registry.delete_alias(name, alias, expected_revision=_expected_revision(app))
+        return _json(change.model_dump(mode="json"))
+
     @app.post("/registry/models/<name>/aliases/<alias>/rollback")
     def rollback(name: str, alias: str) -> Response[str]:
-        request = body(RollbackRequest)
+        request = _body(app, RollbackRequest)
         return _json(
             registry.rollback(name, alias, expected_revision=request.expected_revision).model_dump(
                 mode="json"
@@ -166,13 +212,10 @@ def build_registry_app(registry: Registry, metrics: Metrics | None = None) -> AP
 
     @app.get("/registry/models/<name>/aliases/<alias>/history")
     def history(name: str, alias: str) -> Response[str]:
-        page = registry.history(name, alias, **page_arguments())
+        page = registry.history(name, alias, **_page_arguments(app))
         return _json(
             {"history": [h.model_dump(mode="json") for h in page.items], "next_token": page.next_token}
         )
-
-    install_error_handlers(app, "registry")
-    return app
 
 
 def _number(version: str) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
+import unicodedata
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +19,21 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 CHUNK = 1 << 20
+# uploads/<model>/<32 hex digits>/<file name>, as presigned_upload issues them.
+_UPLOAD_KEY = re.compile(r"uploads/(?P<model>[^/]+)/[0-9a-f]{32}/(?P<file>[^/]+)")
+# Most file systems hold names of at most 255 bytes (and S3 keys 1,024).
+MAX_FILENAME_BYTES = 255
+
+
+def check_upload_filename(filename: str) -> str:
+    """`filename` if it can be a file's name here, else InvalidInput naming the problem."""
+    if not filename or filename in (".", "..") or "/" in filename or "\\" in filename:
+        raise InvalidInput(f"upload file name {filename!r} must be a plain file name")
+    if any(unicodedata.category(char)[0] == "C" for char in filename):
+        raise InvalidInput(f"upload file name {filename!r} must not hold a control character")
+    if len(filename.encode("utf-8", "surrogatepass")) > MAX_FILENAME_BYTES:
+        raise InvalidInput(f"upload file name must be at most {MAX_FILENAME_BYTES} bytes long")
+    return filename
 
 
 def sha256_of(path: Path) -> str:
@@ -60,21 +77,26 @@ class ArtifactStore:
             progress(size)
         return key, sha256, size
 
-    def presigned_upload(self, filename: str, expires: int = 3600) -> tuple[str, str]:
-        """A URL a client can PUT a file to, and the key it will land under."""
-        if "/" in filename or filename in ("", ".", ".."):
-            raise InvalidInput(f"upload file name '{filename}' must be a plain file name")
-        key = f"uploads/{uuid.uuid4().hex}/{filename}"
+    def presigned_upload(self, name: str, filename: str, expires: int = 3600) -> tuple[str, str]:
+        """A URL a client can PUT a file to, and the key it will land under: a key that only
+        model `name` can register. Raises InvalidInput if `filename` is not a plain file name."""
+        check_upload_filename(filename)
+        key = f"uploads/{name}/{uuid.uuid4().hex}/{filename}"
         url = self.client.generate_presigned_url(
             "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
         )
         return url, key
 
-    def download_upload(self, key: str, directory: Path) -> Path:
-        """Fetch an uploaded file (by presigned URL) to `directory`, keeping its file name."""
-        if not key.startswith("uploads/") or ".." in key:
+    def download_upload(self, name: str, key: str, directory: Path) -> Path:
+        """Fetch a file uploaded (by presigned URL) for model `name` to `directory`, keeping its
+        file name. Raises InvalidInput if the key is not one issued for `name`, or has no file."""
+        issued = _UPLOAD_KEY.fullmatch(key)
+        if issued is None or issued["model"] in (".", ".."):
             raise InvalidInput(f"'{key}' is not an upload key this registry issued")
-        target = directory / key.rsplit("/", 1)[-1]
+        if issued["model"] != name:
+            raise InvalidInput(f"upload key '{key}' was not issued for model '{name}'")
+        filename = check_upload_filename(issued["file"])
+        target = directory / filename
         try:
             self.client.download_file(self.bucket, key, str(target))
         except ClientError as error:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
 from maas.protocol.datatypes import Datatype
 
@@ -50,7 +50,8 @@ class ModelVersion(BaseModel):
     signature: SignatureRecord
     target: Target = Target.LAMBDA
     quantization: str | None = None
-    metrics: dict[str, float] = Field(default_factory=dict)
+    # JSON has no NaN or infinity: a non-finite metric would be stored as null and never read back.
+    metrics: dict[str, FiniteFloat] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
     source_commit: str | None = None
     created_by: str
@@ -61,7 +62,9 @@ class ModelVersion(BaseModel):
 class Alias(BaseModel):
     """A name for what to serve: one version (weight 100) or weighted versions for a canary.
 
-    `revision` counts the writes to this alias; every write is conditional on it.
+    `revision` counts the writes to this alias; every write is conditional on it. A deleted
+    alias points at nothing (`weights` empty) and keeps its revision, so that a new alias of
+    the same name counts on and its history stays whole.
     """
 
     model_config = ConfigDict(protected_namespaces=())
@@ -76,6 +79,10 @@ class Alias(BaseModel):
     @property
     def versions(self) -> list[int]:
         return sorted(self.weights)
+
+    @property
+    def deleted(self) -> bool:
+        return not self.weights
 
 
 class AliasChange(BaseModel):
@@ -94,7 +101,12 @@ class AliasChange(BaseModel):
 
 
 class Page(BaseModel):
-    """A page of results and the token for the next one (None on the last page)."""
+    """A page of results and the token for the next one (None on the last page).
+
+    `unreadable` names the records of the page that could not be read (`version 3`), which
+    are left out of `items` rather than failing the whole read.
+    """
 
     items: list[Any]
     next_token: str | None = None
+    unreadable: list[str] = Field(default_factory=list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import math
 import os
 from typing import TYPE_CHECKING
 
@@ -17,8 +18,9 @@ from maas.registry.models import (
     TensorRecord,
     VersionStatus,
 )
+from maas.registry.store import MAX_ALIAS_VERSIONS, MAX_RECORD_BYTES, name_taken
 from maas.runtimes import Signature, TensorSpec, framework_of, load_runtime
-from maas.sources import check_name
+from maas.sources import check_name, is_version_number
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -75,7 +77,9 @@ class Registry:
     ) -> ModelVersion:
         """Store the artifact once and record it as the next version of `name`.
 
-        Raises InvalidInput if the name is not valid or the file does not load with its runtime.
+        Raises InvalidInput if the name, a metric or the record's size is not valid or the file
+        does not load with its runtime, and ConflictError if the name is another model's in
+        another case. Nothing is uploaded unless the version can be recorded.
         """
         check_name("model name", name)
         try:
@@ -84,6 +88,12 @@ class Registry:
             raise InvalidInput(
                 f"target '{target}' is not one of: {', '.join(t.value for t in Target)}"
             ) from None
+        for key, value in (metrics or {}).items():
+            if not math.isfinite(value):
+                raise InvalidInput(f"metric '{key}' is {value}; metrics must be finite numbers")
+        owner = self.store.owner_of(name)
+        if owner is not None and owner != name:
+            raise name_taken(name, owner)
         try:
             framework = framework_of(artifact)
             signature = load_runtime(artifact, framework).signature
@@ -94,23 +104,27 @@ class Registry:
                 f"cannot register '{artifact.name}' for target sagemaker: SageMaker endpoints run Triton's "
                 "ONNX Runtime backend, so the artifact must be an .onnx file"
             )
+        draft = ModelVersion(
+            name=name,
+            version=0,
+            framework=framework,
+            artifact_key="",
+            sha256="",
+            size=0,
+            signature=signature_record(signature),
+            target=target,
+            quantization=quantization,
+            metrics=metrics or {},
+            labels=labels or {},
+            source_commit=source_commit,
+            created_by=self.user,
+        )
+        _check_record_size(draft)
         key, sha256, size = self.artifacts.put_file(name, artifact, progress)
 
         def build(number: int) -> ModelVersion:
-            return ModelVersion(
-                name=name,
-                version=number,
-                framework=framework,
-                artifact_key=key,
-                sha256=sha256,
-                size=size,
-                signature=signature_record(signature),
-                target=target,
-                quantization=quantization,
-                metrics=metrics or {},
-                labels=labels or {},
-                source_commit=source_commit,
-                created_by=self.user,
+            return draft.model_copy(
+                update={"version": number, "artifact_key": key, "sha256": sha256, "size": size}
             )
 
         return self.store.add_version(name, build)
@@ -144,7 +158,8 @@ class Registry:
         return self.get(name, version)
 
     def delete(self, name: str) -> None:
-        """Remove every record of `name`; refused while it has aliases. Artifacts stay in S3."""
+        """Remove the versions and aliases of `name`; refused while it has aliases (delete them
+        first). Its version numbers are not given again, and artifacts stay in S3."""
         head = self._require_model(name)
         aliases = self.store.list_aliases(name)
         if aliases:
@@ -173,6 +188,10 @@ class Registry:
         self, name: str, alias: str, weights: dict[int, int], *, expected_revision: int | None = None
     ) -> Alias:
         """Split `alias` between versions by integer weights that add up to 100."""
+        if len(weights) > MAX_ALIAS_VERSIONS:
+            raise InvalidInput(
+                f"a canary may split an alias between at most {MAX_ALIAS_VERSIONS} versions, not {len(weights)}"
+            )
         if len(weights) < 1 or any(w <= 0 for w in weights.values()) or sum(weights.values()) != 100:
             raise InvalidInput(f"canary weights must be positive and add up to 100, got {weights}")
         return self._set_alias(name, alias, dict(weights), "canary", expected_revision)
@@ -191,20 +210,51 @@ class Registry:
             expected_revision if expected_revision is not None else current.revision,
         )
 
+    def delete_alias(self, name: str, alias: str, *, expected_revision: int | None = None) -> AliasChange:
+        """Make `alias` point at nothing; the deletion is its next revision and history entry.
+
+        Raises ModelNotFound if the alias does not exist, ConflictError if it is not at
+        `expected_revision` (when given) or changed meanwhile.
+        """
+        current = self.alias(name, alias)
+        return self._write_alias(
+            name, alias, {}, "delete", expected_revision=expected_revision, current=current
+        )[1]
+
     def history(self, name: str, alias: str, limit: int = 50, token: str | None = None) -> Page:
-        self.alias(name, alias)
+        """Every change of `alias`, newest first, also once the alias is deleted."""
+        self._require_model(name)
+        if self.store.get_alias(name, check_name("alias", alias), include_deleted=True) is None:
+            raise ModelNotFound(name, alias=alias)
         return self.store.alias_history(name, alias, _limit(limit), token)
 
     def _set_alias(
         self, name: str, alias: str, weights: dict[int, int], action: str, expected_revision: int | None
     ) -> Alias:
         check_name("alias", alias)
+        if is_version_number(alias):
+            raise InvalidInput(f"alias '{alias}' is not valid: a number names a version")
         self._require_model(name)
         for version in weights:
             record = self.get(name, version)
             if record.status is not VersionStatus.ACTIVE:
                 raise ConflictError(f"version {version} of model '{name}' is retired and cannot be served")
-        current = self.store.get_alias(name, alias)
+        current = self.store.get_alias(name, alias, include_deleted=True)
+        return self._write_alias(
+            name, alias, weights, action, expected_revision=expected_revision, current=current
+        )[0]
+
+    def _write_alias(
+        self,
+        name: str,
+        alias: str,
+        weights: dict[int, int],
+        action: str,
+        *,
+        expected_revision: int | None,
+        current: Alias | None,
+    ) -> tuple[Alias, AliasChange]:
+        """Write `weights` as the next revision of `alias` (read as `current`) and its history entry."""
         revision = current.revision if current else 0
         if expected_revision is not None and expected_revision != revision:
             raise ConflictError(
@@ -217,18 +267,27 @@ class Registry:
             revision=new.revision,
             action=action,
             weights=weights,
-            previous=current.weights if current else None,
+            previous=current.weights if current and not current.deleted else None,
             at=new.updated_at,
             by=self.user,
         )
         self.store.write_alias(new, change)
-        return new
+        return new, change
 
     def _require_model(self, name: str) -> ModelHead:
         head = self.store.head(check_name("model name", name))
         if head is None:
             raise ModelNotFound(name)
         return head
+
+
+def _check_record_size(draft: ModelVersion) -> None:
+    size = len(draft.model_dump_json().encode())
+    if size > MAX_RECORD_BYTES:
+        raise InvalidInput(
+            f"the version record would be {size // 1024} KB; labels, metrics and the signature together "
+            f"must fit in {MAX_RECORD_BYTES // 1024} KB"
+        )
 
 
 def _limit(limit: int) -> int:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from maas.errors import ModelNotFound
 from maas.registry.models import Target, VersionStatus
+from maas.registry.service import MAX_PAGE
 from maas.runtimes import load_runtime
 from maas.sources import ModelRef, ModelSource, check_name, is_version_number
 
@@ -77,8 +78,14 @@ class RegistrySource(ModelSource):
         )
 
     def versions(self, name: str) -> list[str]:
-        page = self.registry.versions(name, limit=100)
-        return [str(v.version) for v in page.items if v.status is VersionStatus.ACTIVE]
+        servable: list[str] = []
+        token: str | None = None
+        while True:  # every page: the version an alias serves may be the 101st
+            page = self.registry.versions(name, limit=MAX_PAGE, token=token)
+            servable.extend(str(v.version) for v in page.items if v.status is VersionStatus.ACTIVE)
+            token = page.next_token
+            if token is None:
+                return servable
 
     def load(self, ref: ModelRef) -> Runtime:
         record = self._record(ref.name, int(ref.version))

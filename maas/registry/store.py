@@ -1,20 +1,33 @@
 """The registry's storage contract: one abstract store, an in-memory and a DynamoDB backend.
 
 Every method that writes is atomic and conditional, so the rules of the registry
-(gapless version numbers, no lost alias update, no retiring a served version) hold
-however many writers race. A lost race raises ConflictError.
+(version numbers never reused, no lost alias update, no retiring a served version, names
+unique regardless of case) hold however many writers race. A lost race raises ConflictError.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from maas.errors import ConflictError, InvalidInput, MaasError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from pydantic import ValidationError
+
     from maas.registry.models import Alias, AliasChange, ModelVersion, Page, VersionStatus
+
+# One alias write is one DynamoDB transaction of at most 100 items: the alias, its history
+# entry, its case-folded name and the model's epoch, plus one check per version it points at.
+MAX_ALIAS_VERSIONS = 96
+# A version is one DynamoDB item of at most 400 KB; its JSON must leave room for the keys.
+MAX_RECORD_BYTES = 350 * 1024
 
 
 @dataclass(frozen=True)
@@ -27,17 +40,74 @@ class ModelHead:
     created_at: str
 
 
+class UnreadableRecord(MaasError):
+    """A stored record that no longer parses (an old bug or a hand edit). Only reads of that
+    record fail with it; listings leave it out and name it in `Page.unreadable`."""
+
+    status = 500
+
+    def __init__(self, what: str, problem: str) -> None:
+        super().__init__(f"{what} cannot be read: {problem}; repair or delete the stored item")
+        self.what = what
+
+    @classmethod
+    def invalid(cls, what: str, error: ValidationError) -> UnreadableRecord:
+        problems = [
+            f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
+            if detail["loc"]
+            else detail["msg"]
+            for detail in error.errors(include_url=False, include_input=False)[:3]
+        ]
+        return cls(what, "; ".join(problems))
+
+
+def encode_token(listing: str, position: Any) -> str:
+    """A page token: where the next page of `listing` starts."""
+    return base64.urlsafe_b64encode(json.dumps({"for": listing, "after": position}).encode()).decode()
+
+
+def decode_token(listing: str, token: str) -> Any:
+    """The position in a token `encode_token(listing, ...)` made; InvalidInput for any other."""
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+    except (ValueError, binascii.Error):  # not ASCII, not base64, not UTF-8, not JSON
+        decoded = None
+    if not isinstance(decoded, dict) or decoded.get("for") != listing or "after" not in decoded:
+        raise InvalidInput("the page token is not one this registry issued for this listing")
+    return decoded["after"]
+
+
+def name_taken(name: str, owner: str) -> ConflictError:
+    return ConflictError(
+        f"model name '{name}' is taken by model '{owner}'; names are unique regardless of case"
+    )
+
+
+def alias_name_taken(new: Alias, owner: str) -> ConflictError:
+    return ConflictError(
+        f"alias name '{new.alias}' of model '{new.name}' is taken by alias '{owner}'; "
+        "alias names are unique regardless of case"
+    )
+
+
 class RegistryStore(ABC):
     @abstractmethod
     def add_version(self, name: str, build: Callable[[int], ModelVersion]) -> ModelVersion:
-        """Write `build(n)` as version n = latest + 1, atomically with the counter."""
+        """Write `build(n)` as version n = latest + 1, atomically with the counter. The counter
+        outlives a deletion of the model, so no number is given twice. Raises ConflictError if
+        `name` differs only in case from another model's name."""
+
+    @abstractmethod
+    def owner_of(self, name: str) -> str | None:
+        """The name registered (now or before a deletion) that equals `name` regardless of case."""
 
     @abstractmethod
     def head(self, name: str) -> ModelHead | None:
-        """The model's record, or None if it has never been registered."""
+        """The model's record, or None if it was never registered or has been deleted."""
 
     @abstractmethod
-    def get_version(self, name: str, version: int) -> ModelVersion | None: ...
+    def get_version(self, name: str, version: int) -> ModelVersion | None:
+        """The version, None if there is none; raises UnreadableRecord if it does not parse."""
 
     @abstractmethod
     def list_versions(self, name: str, limit: int, token: str | None) -> Page:
@@ -48,16 +118,19 @@ class RegistryStore(ABC):
         """ModelHeads by name."""
 
     @abstractmethod
-    def get_alias(self, name: str, alias: str) -> Alias | None: ...
+    def get_alias(self, name: str, alias: str, *, include_deleted: bool = False) -> Alias | None:
+        """The alias; a deleted one (no weights, its last revision) only with `include_deleted`."""
 
     @abstractmethod
-    def list_aliases(self, name: str) -> list[Alias]: ...
+    def list_aliases(self, name: str) -> list[Alias]:
+        """The aliases that point at something, by name; unreadable ones are left out (and logged)."""
 
     @abstractmethod
     def write_alias(self, new: Alias, change: AliasChange) -> None:
-        """Store `new` if the alias is still at revision `new.revision - 1` (absent when 0) and
-        every version it points at is active; record `change` in its history; bump the
-        model's alias epoch. Raises ConflictError otherwise."""
+        """Store `new` (no weights: the alias is deleted) if the alias is still at revision
+        `new.revision - 1` (absent when 0), no other alias of the model has its name in another
+        case, and every version it points at is active; record `change` in its history; bump
+        the model's alias epoch. Raises ConflictError otherwise."""
 
     @abstractmethod
     def alias_history(self, name: str, alias: str, limit: int, token: str | None) -> Page:
@@ -69,7 +142,18 @@ class RegistryStore(ABC):
 
     @abstractmethod
     def delete_model(self, name: str, alias_epoch: int) -> None:
-        """Remove every record of the model if no alias has been written since `alias_epoch`."""
+        """Remove the model's versions, aliases and history if no alias has been written since
+        `alias_epoch`; its version counter and its name stay."""
 
 
-__all__ = ["ModelHead", "RegistryStore"]
+__all__ = [
+    "MAX_ALIAS_VERSIONS",
+    "MAX_RECORD_BYTES",
+    "ModelHead",
+    "RegistryStore",
+    "UnreadableRecord",
+    "alias_name_taken",
+    "decode_token",
+    "encode_token",
+    "name_taken",
+]

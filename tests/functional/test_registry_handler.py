@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from pathlib import Path
 from types import ModuleType
@@ -14,6 +15,7 @@ from maas.local.context import LocalLambdaContext
 from maas.local.events import HttpResponse, http_api_event, http_response
 from maas.local.gateway import load_handler_module
 from maas.registry import Registry
+from tests import fakes
 from tests.conftest import REPO_ROOT
 
 REGISTRY_HANDLER = REPO_ROOT / "functions" / "registry" / "handler.py"
@@ -79,7 +81,7 @@ def test_an_artifact_uploaded_by_presigned_url_is_registered_and_promoted(
         (
             "POST",
             "/registry/models/sum/versions",
-            {"upload_key": "uploads/x/model.onnx"},
+            {"upload_key": "uploads/sum/0123456789abcdef0123456789abcdef/model.onnx"},
             400,
             "no uploaded file",
         ),
@@ -96,6 +98,80 @@ def test_an_artifact_uploaded_by_presigned_url_is_registered_and_promoted(
         ("GET", "/registry/models/sum/versions/one", None, 400, "'one' is not a version number"),
         ("GET", "/registry/models?limit=x", None, 400, "limit must be an integer"),
         ("GET", "/registry/nothing", None, 404, "no registry route for GET /registry/nothing"),
+        (
+            "PUT",
+            "/registry/models/sum/aliases/prod",
+            {"version": True},
+            400,
+            "version: Input should be a valid integer",
+        ),
+        (
+            "PUT",
+            "/registry/models/sum/aliases/prod",
+            {"version": 1.0},
+            400,
+            "version: Input should be a valid integer",
+        ),
+        (
+            "PUT",
+            "/registry/models/sum/aliases/prod",
+            {"weights": {"1.0": 100}},
+            400,
+            "'1.0' is not a version number",
+        ),
+        (
+            "PUT",
+            "/registry/models/sum/aliases/prod",
+            {"weights": {"1": True}},
+            400,
+            "weights.1: Input should be a valid integer",
+        ),
+        (
+            "PUT",
+            "/registry/models/sum/aliases/prod",
+            {"version": 1, "expected_revision": True},
+            400,
+            "expected_revision",
+        ),
+        ("PUT", "/registry/models/sum/aliases/prod%0A", {"version": 1}, 400, "control character"),
+        ("GET", "/registry/models/sum%0A", None, 400, "control character"),
+        (
+            "DELETE",
+            "/registry/models/sum/aliases/prod?expected_revision=x",
+            None,
+            400,
+            "expected_revision must be an integer",
+        ),
+        ("POST", "/registry/models/sum/uploads", {"filename": "model\u0000.onnx"}, 400, "control character"),
+        ("POST", "/registry/models/sum/uploads", {"filename": "m" * 251 + ".onnx"}, 400, "at most 255 bytes"),
+        (
+            "POST",
+            "/registry/models/sum%2F..%2Fx/uploads",
+            {"filename": "model.onnx"},
+            404,
+            "no registry route",
+        ),
+        (
+            "POST",
+            "/registry/models/a..b/uploads",
+            {"filename": "model.onnx"},
+            400,
+            "model name 'a..b' is not valid",
+        ),
+        (
+            "GET",
+            "/registry/models?token=garbage!",
+            None,
+            400,
+            "the page token is not one this registry issued",
+        ),
+        (
+            "GET",
+            "/registry/models?token=eyJqdW5rIjogdHJ1ZX0=",
+            None,
+            400,
+            "the page token is not one this registry issued",
+        ),
     ],
 )
 def test_bad_requests_get_an_error_naming_the_problem(  # noqa: PLR0917 - one parameter per table column
@@ -118,3 +194,153 @@ def test_a_stale_alias_write_is_a_409(
     )
     assert status == 409
     assert answer == {"error": "alias 'prod' of model 'sum' is at revision 2, not 1; read it again"}
+
+
+def upload(module: ModuleType, name: str, artifact: Path, filename: str = "model.onnx") -> str:
+    """Ask for an upload URL for model `name`, PUT the file there, and return its upload key."""
+    status, answer = call(module, "POST", f"/registry/models/{name}/uploads", {"filename": filename})
+    assert status == 201, answer
+    put = urllib.request.Request(
+        answer["upload_url"],
+        data=artifact.read_bytes(),
+        method="PUT",
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    with urllib.request.urlopen(put, timeout=30) as response:
+        assert response.status == 200
+    return str(answer["upload_key"])
+
+
+def call_raw(module: ModuleType, method: str, path: str, raw: str) -> tuple[int, Any]:
+    event = http_api_event(
+        method=method, target=path, headers={"content-type": "application/json"}, body=raw.encode()
+    )
+    response: HttpResponse = http_response(module.handler(event, LocalLambdaContext()))
+    return response.status, json.loads(response.body)
+
+
+@pytest.mark.parametrize("metric", ['"NaN"', "NaN", "Infinity", "-Infinity", "1e309"])
+def test_a_metric_that_is_not_a_finite_number_is_a_400_and_the_upload_can_be_registered_again(
+    handler_module: ModuleType, artifacts: dict[str, Path], metric: str
+) -> None:
+    key = upload(handler_module, "sum", artifacts["sum"])
+    body = f'{{"upload_key": "{key}", "metrics": {{"accuracy": {metric}}}}}'
+    status, answer = call_raw(handler_module, "POST", "/registry/models/sum/versions", body)
+    assert (status, answer) == (
+        400,
+        {"error": "invalid request: metrics.accuracy: Input should be a finite number"},
+    )
+    assert call(handler_module, "GET", "/registry/models/sum")[0] == 404
+    # Nothing was lost: the same upload registers once the metric is a number.
+    status, version = call(
+        handler_module,
+        "POST",
+        "/registry/models/sum/versions",
+        {"upload_key": key, "metrics": {"accuracy": 0.9}},
+    )
+    assert (status, version["metrics"]) == (201, {"accuracy": 0.9})
+    for path in ("/registry/models/sum", "/registry/models/sum/versions/1"):
+        assert call(handler_module, "GET", path)[0] == 200
+
+
+def test_an_upload_key_registers_only_under_the_model_it_was_issued_for(
+    handler_module: ModuleType, artifacts: dict[str, Path]
+) -> None:
+    key = upload(handler_module, "sum", artifacts["sum"])
+    status, answer = call(handler_module, "POST", "/registry/models/other/versions", {"upload_key": key})
+    assert (status, answer) == (400, {"error": f"upload key '{key}' was not issued for model 'other'"})
+    status, version = call(handler_module, "POST", "/registry/models/sum/versions", {"upload_key": key})
+    assert (status, version["name"]) == (201, "sum")
+
+
+@pytest.mark.parametrize("kind", ["not-protobuf", "no-opset"])
+def test_a_file_that_does_not_load_is_a_400_that_names_no_server_path(
+    handler_module: ModuleType, artifacts: dict[str, Path], tmp_path: Path, kind: str
+) -> None:
+    broken = (
+        artifacts["broken"] if kind == "not-protobuf" else fakes.model_without_opset(tmp_path / "model.onnx")
+    )
+    key = upload(handler_module, "broken", broken)
+    status, answer = call(handler_module, "POST", "/registry/models/broken/versions", {"upload_key": key})
+    assert status == 400
+    assert answer["error"].startswith("cannot register 'model.onnx': ONNX Runtime cannot load 'model.onnx'")
+    assert not re.search(r"/(tmp|var|home|onnxruntime)|\.cc:\d", answer["error"]), answer
+
+
+def test_a_model_name_taken_in_another_case_is_a_409_naming_the_existing_model(
+    handler_module: ModuleType, dynamo_registry: Registry, artifacts: dict[str, Path]
+) -> None:
+    dynamo_registry.register("digits", artifacts["digits"])
+    key = upload(handler_module, "Digits", artifacts["digits"])
+    status, answer = call(handler_module, "POST", "/registry/models/Digits/versions", {"upload_key": key})
+    assert status == 409
+    assert answer == {
+        "error": "model name 'Digits' is taken by model 'digits'; names are unique regardless of case"
+    }
+
+
+def test_labels_too_large_for_one_record_are_a_400(
+    handler_module: ModuleType, artifacts: dict[str, Path]
+) -> None:
+    key = upload(handler_module, "sum", artifacts["sum"])
+    body = {"upload_key": key, "labels": {f"label-{n}": "x" * 1000 for n in range(500)}}
+    status, answer = call(handler_module, "POST", "/registry/models/sum/versions", body)
+    assert status == 400
+    assert "labels, metrics" in answer["error"], answer
+
+
+def test_a_page_token_of_another_model_is_a_400(
+    handler_module: ModuleType, dynamo_registry: Registry, artifacts: dict[str, Path]
+) -> None:
+    for name in ("a", "b"):
+        dynamo_registry.register(name, artifacts["sum"])
+        dynamo_registry.register(name, artifacts["sum"])
+    status, page = call(handler_module, "GET", "/registry/models/a/versions?limit=1")
+    assert status == 200 and page["next_token"]
+    status, answer = call(handler_module, "GET", f"/registry/models/b/versions?token={page['next_token']}")
+    assert (status, answer) == (
+        400,
+        {"error": "the page token is not one this registry issued for this listing"},
+    )
+
+
+def test_deleting_an_alias_on_its_revision_lets_a_promoted_model_be_deleted(
+    handler_module: ModuleType, dynamo_registry: Registry, artifacts: dict[str, Path]
+) -> None:
+    dynamo_registry.register("sum", artifacts["sum"])
+    dynamo_registry.promote("sum", "prod", 1)
+    assert call(handler_module, "DELETE", "/registry/models/sum")[0] == 409
+    status, answer = call(handler_module, "DELETE", "/registry/models/sum/aliases/prod?expected_revision=2")
+    assert (status, answer) == (
+        409,
+        {"error": "alias 'prod' of model 'sum' is at revision 1, not 2; read it again"},
+    )
+    status, answer = call(handler_module, "DELETE", "/registry/models/sum/aliases/prod?expected_revision=1")
+    assert (status, answer["action"], answer["previous"]) == (200, "delete", {"1": 100})
+    status, history = call(handler_module, "GET", "/registry/models/sum/aliases/prod/history")
+    assert [h["action"] for h in history["history"]] == ["delete", "promote"]
+    assert call(handler_module, "GET", "/registry/models/sum/aliases/prod")[0] == 404
+    assert call(handler_module, "DELETE", "/registry/models/sum/aliases/prod")[0] == 404
+    assert call(handler_module, "DELETE", "/registry/models/sum") == (200, {"deleted": "sum"})
+
+
+def test_a_model_with_an_unreadable_version_is_still_shown_with_the_version_reported(
+    handler_module: ModuleType, dynamo_registry: Registry, artifacts: dict[str, Path]
+) -> None:
+    dynamo_registry.register("sum", artifacts["sum"])
+    dynamo_registry.register("sum", artifacts["sum"])
+    dynamo_registry.promote("sum", "prod", 1)
+    dynamo_registry.store.client.update_item(  # type: ignore[attr-defined]
+        TableName=dynamo_registry.store.table_name,  # type: ignore[attr-defined]
+        Key={"pk": {"S": "M#sum"}, "sk": {"S": "V#0000000002"}},
+        UpdateExpression="SET doc = :broken",
+        ExpressionAttributeValues={":broken": {"S": '{"name": "sum", "metrics": {"accuracy": null}}'}},
+    )
+    status, shown = call(handler_module, "GET", "/registry/models/sum")
+    assert status == 200, shown
+    assert ([v["version"] for v in shown["versions"]], shown["unreadable"]) == ([1], ["version 2"])
+    assert call(handler_module, "POST", "/registry/models/sum/versions/1/retire")[0] == 409  # prod serves it
+    assert call(handler_module, "PUT", "/registry/models/sum/aliases/prod", {"version": 1})[0] == 200
+    status, answer = call(handler_module, "GET", "/registry/models/sum/versions/2")
+    assert status == 500
+    assert answer["error"].startswith("version 2 of model 'sum' cannot be read: ")

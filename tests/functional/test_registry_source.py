@@ -89,3 +89,17 @@ def test_a_tampered_artifact_is_refused_at_load_naming_the_version(
         match=r"model 'sum' version '1' is not ready: .* has sha256 .* but the registry recorded",
     ):
         plane.infer("sum", SUM_REQUEST)
+
+
+def test_metadata_lists_every_version_even_the_one_prod_serves_past_the_first_100(
+    registry: Registry, artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    for _ in range(104):
+        registry.register("sum", artifacts["sum"])
+    registry.register("sum", artifacts["sum-v2"])
+    registry.promote("sum", "prod", 105)
+    registry.retire("sum", 7)
+    plane = DataPlane(RegistrySource(registry, cache_dir=tmp_path))
+    metadata = plane.model_metadata("sum")
+    assert metadata.versions == [str(n) for n in range(1, 106) if n != 7]
+    assert served_version(plane) == "105"
