@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from maas.local.demo import INPUT_NAME, build_digits_onnx, digits_split
-from tests.e2e.conftest import DevServer, running_dev_server
+from tests.e2e.conftest import DevServer, free_port, running_dev_server
 from tests.functional.conftest import aws_client
 
 pytestmark = pytest.mark.e2e
@@ -218,6 +218,19 @@ def test_a_release_the_api_refuses_registers_nothing(
     assert "nothing was registered" in done.stderr
     assert "registered digits version" not in done.stderr
     assert registry_state(iam_server) == before
+
+
+def test_a_release_whose_api_does_not_answer_registers_nothing(
+    dev_server: DevServer, files: dict[str, Path]
+) -> None:
+    before = registry_state(dev_server)
+    nobody = DevServer(dev_server.process, dev_server.log, free_port(), 0)  # a port nothing listens on
+    nobody.aws_endpoint = dev_server.aws_endpoint
+    done = release(nobody, files, "better", "--no-canary")
+    assert done.returncode == 2, done.stderr
+    assert f"GET {nobody.url}/v2/health/ready failed" in done.stderr
+    assert "nothing was registered" in done.stderr
+    assert registry_state(dev_server) == before
 
 
 def test_an_evaluation_file_that_does_not_fit_the_model_registers_nothing(
