@@ -29,9 +29,22 @@ class Architecture(StrEnum):
     X86_64 = "x86_64"
 
 
+class JwtScopes(_Strict):
+    """The OAuth scopes a JWT must carry per kind of route (Cognito resource-server scopes,
+    say): invoking a model and administering the registry are separate grants."""
+
+    infer: str = Field(default="maas/infer", min_length=1, description="every /v2 route")
+    registry_read: str = Field(default="maas/registry.read", min_length=1, description="GET /registry/...")
+    registry_write: str = Field(
+        default="maas/registry.write", min_length=1, description="register, promote, retire, delete"
+    )
+    metrics: str = Field(default="maas/metrics.read", min_length=1, description="GET /metrics")
+
+
 class JwtAuth(_Strict):
     issuer: str = Field(min_length=1)
     audience: list[str] = Field(min_length=1)
+    scopes: JwtScopes = Field(default_factory=JwtScopes)
 
 
 class RouteThrottling(_Strict):

@@ -146,6 +146,13 @@ class MaasStack(Stack):
         api.add_metrics_route(monitoring.exporter)
         CfnOutput(self, "AlarmTopic", value=monitoring.topic.topic_arn, description="SNS topic of the alarms")
         CfnOutput(self, "ApiUrl", value=api.api.api_endpoint, description="OIP v2 and registry API")
+        for kind, policy in api.policies.items():
+            CfnOutput(
+                self,
+                f"{''.join(part.title() for part in kind.split('_'))}PolicyArn",
+                value=policy.managed_policy_arn,
+                description=f"managed policy for callers: {policy.description}",
+            )
         CfnOutput(self, "RegistryTable", value=registry.table.table_name, description="MAAS_REGISTRY_TABLE")
         CfnOutput(
             self, "ArtifactBucketName", value=artifacts.bucket.bucket_name, description="MAAS_ARTIFACT_BUCKET"

@@ -34,12 +34,13 @@ def statements(template: Template) -> list[dict[str, Any]]:
 
 def test_no_route_is_anonymous(template: Template) -> None:
     routes = resources(template, "AWS::ApiGatewayV2::Route")
-    # Server routes; per model GET metadata, GET and POST below it; the registry; /metrics.
-    assert len(routes) == 3 + 3 * len(MODELS) + 1 + 1
+    # Server routes; per model GET metadata, GET and POST below it; the registry's GET and
+    # its four writing methods; /metrics.
+    assert len(routes) == 3 + 3 * len(MODELS) + 5 + 1
     assert {route["Properties"]["AuthorizationType"] for route in routes} == {"AWS_IAM"}
     keys = {route["Properties"]["RouteKey"] for route in routes}
     assert "POST /v2/models/digits/{proxy+}" in keys
-    assert "ANY /registry/{proxy+}" in keys
+    assert {"GET /registry/{proxy+}", "POST /registry/{proxy+}", "DELETE /registry/{proxy+}"} <= keys
     assert "GET /metrics" in keys
     assert not any(key.startswith("$default") for key in keys)
 
@@ -120,6 +121,58 @@ def test_storage_retention_comes_from_maas_yaml(tmp_path: Path) -> None:
     assert rules["noncurrent-versions"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 2}
     expiring = {rule["Prefix"]: rule["ExpirationInDays"] for rule in rules.values() if "Prefix" in rule}
     assert expiring == {"uploads/": 7, "outputs/": 14, "datacapture/": 90}
+
+
+def test_jwt_scope_names_come_from_maas_yaml(tmp_path: Path) -> None:
+    config = tmp_path / "maas.yaml"
+    config.write_text(
+        "api:\n  auth: jwt\n  jwt: {issuer: 'https://issuer.example.com', audience: [maas],"
+        " scopes: {infer: 'models/use', registry_write: 'models/admin'}}\n"
+        "models: [{name: digits, runtime: onnx}]\n"
+    )
+    routes = resources(Template.from_stack(synth(config, tmp_path / "out")), "AWS::ApiGatewayV2::Route")
+    scopes = {route["Properties"]["RouteKey"]: route["Properties"]["AuthorizationScopes"] for route in routes}
+    assert scopes["POST /v2/models/digits/{proxy+}"] == ["models/use"]
+    assert scopes["DELETE /registry/{proxy+}"] == ["models/admin"]
+    assert scopes["GET /registry/{proxy+}"] == ["maas/registry.read"]
+
+
+def caller_policies(template: Template) -> dict[str, list[str]]:
+    """Each managed policy's description and the execute-api routes (`METHOD/path`) it allows."""
+    found = {}
+    for policy in resources(template, "AWS::IAM::ManagedPolicy"):
+        (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Action"] == "execute-api:Invoke" and statement["Effect"] == "Allow"
+        routes = []
+        for resource in statement["Resource"]:
+            parts = resource["Fn::Join"][1]
+            routes.append(str(parts[-1]).split("/", 2)[-1])  # "/$default/GET/v2/*" -> "GET/v2/*"
+        found[policy["Properties"]["Description"]] = routes
+    return found
+
+
+def test_iam_callers_get_an_invoke_only_and_a_registry_admin_policy_scoped_to_the_apis_routes(
+    template: Template,
+) -> None:
+    policies = caller_policies(template)
+    invoke = next(routes for text, routes in policies.items() if text.startswith("maas: invoke models"))
+    admin = next(routes for text, routes in policies.items() if text.startswith("maas: administer"))
+    read = next(
+        routes for text, routes in policies.items() if text.startswith("maas: read the model registry")
+    )
+    assert sorted(invoke) == ["GET/v2", "GET/v2/*", "POST/v2/models/*"]
+    assert not any("registry" in route for route in invoke)
+    assert sorted(admin) == ["*/registry/*", "GET/metrics"]
+    assert not any(route.endswith("/v2/*") or "/v2/" in route for route in admin)
+    assert sorted(read) == ["GET/metrics", "GET/registry/*"]
+    # Every resource is a route of this API's stage, never another API's.
+    (api_id,) = template.find_resources("AWS::ApiGatewayV2::Api")
+    for policy in resources(template, "AWS::IAM::ManagedPolicy"):
+        for resource in policy["Properties"]["PolicyDocument"]["Statement"][0]["Resource"]:
+            assert {"Ref": api_id} in resource["Fn::Join"][1]
+            assert str(resource["Fn::Join"][1][-1]).startswith("/$default/")
+    outputs = template.find_outputs("*")
+    assert {"InvokePolicyArn", "RegistryReadPolicyArn", "RegistryAdminPolicyArn"} <= set(outputs)
 
 
 def test_the_registry_table_has_pitr_encryption_and_deletion_protection(template: Template) -> None:
@@ -262,6 +315,14 @@ def test_jwt_auth_puts_a_jwt_authorizer_on_every_route(tmp_path: Path) -> None:
     template = Template.from_stack(synth(config, tmp_path / "out"))
     routes = resources(template, "AWS::ApiGatewayV2::Route")
     assert {route["Properties"]["AuthorizationType"] for route in routes} == {"JWT"}
+    # Invoking and administering are separate grants: each route asks for its own scope.
+    scopes = {route["Properties"]["RouteKey"]: route["Properties"]["AuthorizationScopes"] for route in routes}
+    assert scopes["POST /v2/models/digits/{proxy+}"] == ["maas/infer"]
+    assert scopes["GET /v2/health/ready"] == ["maas/infer"]
+    assert scopes["GET /registry/{proxy+}"] == ["maas/registry.read"]
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        assert scopes[f"{method} /registry/{{proxy+}}"] == ["maas/registry.write"]
+    assert scopes["GET /metrics"] == ["maas/metrics.read"]
     template.has_resource_properties(
         "AWS::ApiGatewayV2::Authorizer",
         {
@@ -356,9 +417,16 @@ def test_no_function_is_without_reserved_concurrency(template: Template) -> None
 
 def test_the_registry_routes_have_their_own_throttle(template: Template) -> None:
     (stage,) = resources(template, "AWS::ApiGatewayV2::Stage")
+    throttle = {"ThrottlingRateLimit": 10, "ThrottlingBurstLimit": 20}
     assert stage["Properties"]["RouteSettings"] == {
-        "ANY /registry/{proxy+}": {"ThrottlingRateLimit": 10, "ThrottlingBurstLimit": 20}
+        f"{method} /registry/{{proxy+}}": throttle for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
     }
+    registry_routes = {
+        r["Properties"]["RouteKey"]
+        for r in resources(template, "AWS::ApiGatewayV2::Route")
+        if "/registry/" in r["Properties"]["RouteKey"]
+    }
+    assert registry_routes == set(stage["Properties"]["RouteSettings"])
     assert stage["Properties"]["DefaultRouteSettings"]["ThrottlingRateLimit"] == 100
 
 
