@@ -2,8 +2,10 @@
 
 The embedded AWS (moto's server) holds the registry table and the artifact bucket;
 every model under `--models` (the demo models included) is registered and promoted
-to `prod`; the gateway routes `/v2/...` to the predict handler and `/registry/...`
-to the registry handler, the same Lambda handlers that run in AWS.
+to `prod`; the gateway routes `/v2/...` to the predict handler, `/registry/...` to the
+registry handler and `/metrics` to the exporter, the same Lambda handlers that run in
+AWS. The handlers' EMF output becomes metrics in the embedded CloudWatch, as CloudWatch
+Logs makes them, so `/metrics` and `maas exporter serve` show them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from maas.errors import ConfigError
 from maas.local.aws import start_embedded_aws
 from maas.local.demo import ensure_demo_models
+from maas.local.emf_logs import EmfToCloudWatch
 from maas.local.gateway import LocalGateway, load_handler
 from maas.local.trigger import SqsTrigger
 from maas.runtimes import SUFFIXES
@@ -134,7 +137,11 @@ def run_dev(
     auth: str = "none",
 ) -> int:
     """Serve until Ctrl-C or SIGTERM; returns the process exit code."""
-    handlers = {"/registry": functions / "registry" / "handler.py", "/": functions / "predict" / "handler.py"}
+    handlers = {
+        "/registry": functions / "registry" / "handler.py",
+        "/metrics": functions / "metrics" / "handler.py",
+        "/": functions / "predict" / "handler.py",
+    }
     missing = [str(path) for path in handlers.values() if not path.is_file()]
     if missing:
         raise ConfigError(
@@ -160,23 +167,38 @@ def run_dev(
             MAAS_PRELOAD=json.dumps(models),
         )
         os.environ.pop("MAAS_MODEL_DIR", None)
-        # EMF lines on stdout are for CloudWatch; locally they would bury the request log.
-        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-        routes: dict[str, Any] = {prefix: load_handler(path) for prefix, path in handlers.items()}
+        use_embedded_cloudwatch()
+        # The handlers' EMF lines go to the embedded CloudWatch, not to the request log.
+        emf = EmfToCloudWatch(boto3.client("cloudwatch"))
+        emf.start()
         try:
-            gateway = LocalGateway(host, port, routes, verifier=_verifier(auth))
-        except OSError as error:
-            raise ConfigError(f"cannot listen on {host}:{port} ({error.strerror}); pass --port") from None
-        trigger = SqsTrigger(
-            boto3.client("sqs"), queue_url, lambda event: gateway.invoke_function("/", event)
-        )
-        trigger.start()
-        try:
-            return _serve(gateway, models, endpoint)
+            routes: dict[str, Any] = {prefix: load_handler(path) for prefix, path in handlers.items()}
+            try:
+                gateway = LocalGateway(host, port, routes, verifier=_verifier(auth))
+            except OSError as error:
+                raise ConfigError(f"cannot listen on {host}:{port} ({error.strerror}); pass --port") from None
+            trigger = SqsTrigger(
+                boto3.client("sqs"), queue_url, lambda event: gateway.invoke_function("/", event)
+            )
+            trigger.start()
+            try:
+                return _serve(gateway, models, endpoint)
+            finally:
+                trigger.stop()
         finally:
-            trigger.stop()
+            emf.stop()
     finally:
         aws.stop()
+
+
+def use_embedded_cloudwatch() -> None:
+    """The functions publish EMF (whatever the environment says, as in Lambda) and the
+    exporter reads the embedded CloudWatch, which has no lag to wait for and computes no
+    percentiles; MAAS_EXPORTER_* variables still override the exporter's settings."""
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "false"
+    os.environ.setdefault("MAAS_EXPORTER_DELAY", "0")
+    os.environ.setdefault("MAAS_EXPORTER_INTERVAL", "1")
+    os.environ.setdefault("MAAS_EXPORTER_STATS", '["Sum", "Average", "Maximum"]')
 
 
 def _serve(gateway: LocalGateway, models: list[str], endpoint: str) -> int:
@@ -192,6 +214,11 @@ def _serve(gateway: LocalGateway, models: list[str], endpoint: str) -> int:
     print(f"maas dev: serving {', '.join(models) or 'no models'} at {gateway.url}", flush=True)
     print(f"  OIP API:      curl {gateway.url}/v2/models/digits", flush=True)
     print(f"  registry API: curl {gateway.url}/registry/models", flush=True)
+    print(
+        f"  metrics:      curl {gateway.url}/metrics  "
+        f"(or: maas exporter serve --endpoint-url {endpoint} --delay 0)",
+        flush=True,
+    )
     print(f"  CLI:          export AWS_ENDPOINT_URL={endpoint}  (then: maas models list)", flush=True)
     print(
         "  batch:        maas batch submit rows.jsonl --model digits  (uploads to s3://maas-artifacts/inputs/)",

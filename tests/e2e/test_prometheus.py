@@ -1,4 +1,6 @@
-"""A real Prometheus (Debian's package) scrapes `maas exporter serve`, and PromQL finds the series."""
+"""A real Prometheus (Debian's package) scrapes `maas exporter serve`, and PromQL finds the series;
+on `maas dev` the functions' metrics reach its embedded CloudWatch, so the exporter and the
+API's own `/metrics` show them."""
 
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from pathlib import Path
 
 import boto3
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import DevServer, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -84,3 +87,62 @@ def test_prometheus_scrapes_the_exporter_and_answers_promql(aws_endpoint: str, t
         for process in (server, exporter):
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
+
+
+DIGITS_ROW = json.dumps(
+    {"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": [0.0] * 64}]}
+).encode()
+
+
+def infer_digits(server: DevServer, times: int) -> None:
+    for _ in range(times):
+        request = urllib.request.Request(
+            f"{server.url}/v2/models/digits/infer",
+            data=DIGITS_ROW,
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 200
+
+
+def digits_requests(metrics_url: str, timeout: float = 90) -> tuple[float, str]:
+    """Polls `metrics_url` until it shows digits' inference requests; (their count, the content type)."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(metrics_url, timeout=30) as answer:
+            content_type, text = answer.headers["content-type"], answer.read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "maas_requests_sum" and sample.labels == {
+                    "model": "digits",
+                    "service": "predict",
+                }:
+                    return sample.value, content_type
+        time.sleep(1)
+    raise AssertionError(f"{metrics_url} never showed digits' requests:\n{text[:3000]}")
+
+
+def test_the_exporter_against_maas_dev_shows_the_requests_made_to_it(dev_server: DevServer) -> None:
+    infer_digits(dev_server, 3)
+    port = free_port()
+    # As `maas dev` prints it: its CloudWatch has no lag to wait for.
+    exporter = subprocess.Popen(
+        [sys.executable, "-m", "maas.cli", "exporter", "serve", "--port", str(port),
+         "--endpoint-url", dev_server.aws_endpoint, "--delay", "0", "--interval", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ,
+    )  # fmt: skip
+    try:
+        wait_for(f"http://127.0.0.1:{port}/metrics")
+        count, _ = digits_requests(f"http://127.0.0.1:{port}/metrics")
+        assert count >= 3
+    finally:
+        exporter.send_signal(signal.SIGTERM)
+        exporter.wait(timeout=30)
+
+
+def test_metrics_answers_on_maas_dev_as_on_the_deployed_api(dev_server: DevServer) -> None:
+    infer_digits(dev_server, 2)
+    count, content_type = digits_requests(f"{dev_server.url}/metrics")
+    assert count >= 2
+    assert content_type.startswith("text/plain")  # Prometheus text, as the deployed route answers

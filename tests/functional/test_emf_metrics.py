@@ -144,3 +144,60 @@ def test_a_4xx_for_a_real_model_is_counted_under_it_and_unknown_names_stay_unkno
     assert figures["Errors4xx"] == [{"model": model, "service": "predict"}]
     assert figures["Requests"] == [{"model": model, "service": "predict"}]
     assert "Errors5xx" not in figures
+
+
+def test_on_maas_dev_each_second_of_records_becomes_the_true_figures_in_cloudwatch(aws_endpoint: str) -> None:
+    import io
+    from datetime import UTC, datetime, timedelta
+
+    import boto3
+
+    from maas.local.emf_logs import EmfToCloudWatch
+
+    cloudwatch = boto3.client("cloudwatch", endpoint_url=aws_endpoint, region_name="us-east-1")
+    sink = EmfToCloudWatch(cloudwatch)
+    sink.stream = io.StringIO()
+    for latency in range(1, 101):  # a hundred requests, as the predict function prints them
+        record = {
+            "_aws": {
+                "Timestamp": 1,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": "MaaS",
+                        "Dimensions": [["model", "service"]],
+                        "Metrics": [{"Name": "Requests", "Unit": "Count"}, {"Name": "EndToEndLatency"}],
+                    }
+                ],
+            },
+            "model": "summed-per-second",
+            "service": "predict",
+            "Requests": [1.0],
+            "EndToEndLatency": float(latency),
+        }
+        print(json.dumps(record), file=sink)
+    print("a log line, not a record", file=sink)
+    sink.send()
+    assert sink.stream.getvalue() == "a log line, not a record\n"
+
+    dimensions = [{"Name": "model", "Value": "summed-per-second"}, {"Name": "service", "Value": "predict"}]
+    now = datetime.now(UTC)
+    answer = cloudwatch.get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": f"q{index}",
+                "MetricStat": {
+                    "Metric": {"Namespace": "MaaS", "MetricName": metric, "Dimensions": dimensions},
+                    "Period": 60,
+                    "Stat": stat,
+                },
+            }
+            for index, (metric, stat) in enumerate(
+                [("Requests", "Sum"), ("EndToEndLatency", "Average"), ("EndToEndLatency", "Maximum"),
+                 ("EndToEndLatency", "SampleCount")]
+            )
+        ],
+        StartTime=now - timedelta(minutes=5),
+        EndTime=now + timedelta(minutes=1),
+    )  # fmt: skip
+    figures = {result["Id"]: sum(result["Values"]) for result in answer["MetricDataResults"]}
+    assert figures == {"q0": 100.0, "q1": 50.5, "q2": 100.0, "q3": 100.0}
