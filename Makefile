@@ -9,21 +9,22 @@ PORT ?= 8080
 
 .PHONY: dev test setup python3.12 lint typecheck bench synth layers clean prometheus lock audit
 
-setup: $(STAMP) python3.12 node_modules/.installed layers/build/.built
+setup: $(STAMP) node_modules/.installed layers/build/.built
 
 # The Lambda layers run Python 3.12, and their tests load each layer with it. Debian 12 packages
-# no python3.12 and PyPI ships no interpreter, so nothing reachable from here installs one: setup
+# no python3.12 and PyPI ships no interpreter, so nothing reachable from here installs one: this
 # finds one that runs (on the PATH, else under pyenv, where the machine image has 3.12), records
 # it in .venv/python3.12.path for the tests, and otherwise stops and says how to get one.
+# `make test` needs it; `make dev` does not (serving on this machine never loads a layer).
 PYENV_ROOT ?= $(HOME)/.pyenv
 PYTHON312 ?= $(shell for p in "$$(command -v python3.12)" $(wildcard $(PYENV_ROOT)/versions/3.12*/bin/python3.12); do \
 	[ -n "$$p" ] && "$$p" -c pass 2>/dev/null && { echo "$$p"; break; }; done)
 
 python3.12: $(STAMP)
 	@if [ -z "$(PYTHON312)" ]; then \
-		echo "make setup: no python3.12 runs here, and the Lambda layer tests need one." >&2; \
+		echo "make test: no python3.12 runs here, and the Lambda layer tests need one." >&2; \
 		echo "  Install Python 3.12 (pyenv install 3.12, or a python3.12 package), or pass" >&2; \
-		echo "  PYTHON312=/path/to/python3.12, then run make setup again." >&2; \
+		echo "  PYTHON312=/path/to/python3.12, then run make test again." >&2; \
 		exit 1; \
 	fi
 	@echo "$(PYTHON312)" > $(VENV)/python3.12.path
@@ -63,7 +64,7 @@ audit: setup
 dev: setup
 	$(BIN)/maas dev --host $(HOST) --port $(PORT)
 
-test: setup lint typecheck prometheus
+test: setup python3.12 lint typecheck prometheus
 	$(BIN)/python -m pytest
 
 # A real Prometheus for the exporter's integration test (Debian's package).
