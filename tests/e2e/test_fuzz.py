@@ -162,7 +162,21 @@ HOSTILE = {
         400,
         "input",
     ),
-    "unicode-model-name": ("/v2/models/%D0%BC%D0%BE%D0%B4%D0%B5%D0%BB%D1%8C/infer", "{}", 404, "модель"),
+    # Names are ASCII: no model can have this one, and the answer says why.
+    "unicode-model-name": ("/v2/models/%D0%BC%D0%BE%D0%B4%D0%B5%D0%BB%D1%8C/infer", "{}", 400, "модель"),
+    # The router's `$` matches before a final newline: without a check, this would serve `digits`.
+    "newline-after-infer": (
+        "/v2/models/digits/infer%0A",
+        infer_body({"name": "input", "shape": [1, 64], "datatype": "FP32", "data": ROW}),
+        400,
+        "control character",
+    ),
+    "newline-after-registry-route": (
+        "/registry/models/digits/aliases/prod/rollback%0A",
+        "{}",
+        400,
+        "control character",
+    ),
     # The gateway decodes %2F, so the path has more segments and matches no route.
     "path-traversal-in-model-name": ("/v2/models/..%2F..%2Fetc%2Fpasswd/infer", "{}", 404, "no OIP route"),
     "dot-dot-in-model-name": ("/v2/models/a..b/infer", "{}", 400, "is not valid"),
@@ -209,12 +223,7 @@ FOUND_BY_FUZZING = {
     "made-up-method": ("BREW", "/v2/models/digits", 405, "method BREW is not allowed"),
     # '²'.isdigit() is True but int('²') raises: a 500 from the registry API.
     "superscript-version": ("GET", "/registry/models/%C2%B2/versions/%C2%B2", 400, "is not a version number"),
-    "superscript-version-oip": (
-        "GET",
-        "/v2/models/digits/versions/%C2%B2",
-        404,
-        "alias '²' of model 'digits'",
-    ),
+    "superscript-version-oip": ("GET", "/v2/models/digits/versions/%C2%B2", 400, "alias '²' is not valid"),
 }
 
 
