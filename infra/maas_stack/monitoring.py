@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from maas.config import MonitoringConfig
 
 NAMESPACE = "MaaS"
+# The Powertools service of functions/predict/handler.py: the predict function's request
+# figures are published per (model, service), and CloudWatch matches dimension sets exactly.
+PREDICT_SERVICE = "predict"
 
 
 class Monitoring(Construct):
@@ -84,7 +87,7 @@ class Monitoring(Construct):
             cloudwatch.GraphWidget(title="API 5xx %", left=[error_rate], width=12),
         ]
         for name, function in model_functions.items():
-            model = {"model": name}
+            model = {"model": name, "service": PREDICT_SERVICE}
             latency = cloudwatch.Metric(
                 namespace=NAMESPACE,
                 metric_name="InferenceLatency",
