@@ -23,14 +23,22 @@ SUM_REQUEST = InferenceRequest.model_validate(
 )
 
 
+# What each version of sum answers to SUM_REQUEST: version 2 adds one.
+SUMS = {"1": [2.0, 3.0, 4.0], "2": [3.0, 4.0, 5.0]}
+
+
 def served_version(plane: DataPlane, version: str | None = None) -> str | None:
-    return plane.infer("sum", SUM_REQUEST, version).response.model_version
+    """The version that answered, checked against what it answered (not just its label)."""
+    response = plane.infer("sum", SUM_REQUEST, version).response
+    if response.model_version in SUMS:
+        assert list(response.outputs[0].data) == SUMS[response.model_version]
+    return response.model_version
 
 
 @pytest.fixture
 def sum_versions(registry: Registry, artifacts: dict[str, Path]) -> Registry:
     registry.register("sum", artifacts["sum"])
-    registry.register("sum", artifacts["sum"])
+    registry.register("sum", artifacts["sum-v2"])
     registry.promote("sum", "prod", 1)
     return registry
 
