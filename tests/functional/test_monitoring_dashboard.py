@@ -20,6 +20,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.metrics.provider.cold_start import reset_cold_start_flag
 from prometheus_client import generate_latest
 from prometheus_client.core import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
@@ -55,8 +56,7 @@ INTENT: dict[str, dict[tuple[str, ...], object]] = {
     "maas_end_to_end_latency_average": {("digits",): POSITIVE, ("unknown",): POSITIVE},
     "maas_end_to_end_latency_maximum": {("digits",): POSITIVE, ("unknown",): POSITIVE},
     "maas_served_sum": {("digits", "1"): 2.0, ("digits", "2"): 2.0},
-    # One process here: Powertools counts its first cold start only (each function has its own).
-    "maas_cold_start_sum": {("maas-predict",): 1.0},
+    "maas_cold_start_sum": {("maas-predict",): 1.0, ("maas-registry",): 1.0},
     "maas_model_load_time_maximum": {("digits",): POSITIVE},
     "aws_lambda_duration_p99": {(FUNCTION,): 300.0},
     "aws_lambda_throttles_sum": {(FUNCTION,): 2.0},  # not 6: one per dimension set
@@ -155,6 +155,7 @@ def test_every_dashboard_query_answers_the_true_figure_from_what_the_functions_p
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     body = json.dumps({"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": ROW}]})
+    reset_cold_start_flag()  # each function is its own container, with its own cold start
     predict = load_handler_module(PREDICT_HANDLER)
     for method, target, payload, status in [
         ("POST", "/v2/models/digits/versions/1/infer", body, 200),
@@ -170,6 +171,7 @@ def test_every_dashboard_query_answers_the_true_figure_from_what_the_functions_p
     monkeypatch.setenv("MAAS_REGISTRY_TABLE", "dashboard-registry")
     monkeypatch.setenv("MAAS_ARTIFACT_BUCKET", "dashboard-artifacts")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "maas-registry")
+    reset_cold_start_flag()
     registry = load_handler_module(REGISTRY_HANDLER)
     for _ in range(2):
         event = http_api_event(method="GET", target="/registry/models", headers={}, body=b"")
