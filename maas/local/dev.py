@@ -241,4 +241,5 @@ def _verifier(auth: str) -> SigV4Verifier | None:
     return SigV4Verifier(
         os.environ.get("MAAS_DEV_ACCESS_KEY_ID", "testing"),
         os.environ.get("MAAS_DEV_SECRET_ACCESS_KEY", "testing"),
+        region=REGION,
     )

@@ -46,8 +46,9 @@ class LoopbackApis:
         self.url(api_id)
         self._apis[api_id].integrations[integration_id] = str(properties.get("IntegrationUri", ""))
 
-    def route(self, api_id: str, properties: dict[str, Any]) -> None:
-        """Serve a route `METHOD /path[/{proxy+}]` with target `integrations/<id>`."""
+    def route(self, api_id: str, properties: dict[str, Any], region: str) -> None:
+        """Serve a route `METHOD /path[/{proxy+}]` with target `integrations/<id>`; with IAM
+        authorization, signatures must be for execute-api in `region`, the API's."""
         self.url(api_id)
         api = self._apis[api_id]
         route_key = str(properties.get("RouteKey", ""))
@@ -56,7 +57,7 @@ class LoopbackApis:
         if properties.get("AuthorizationType") == "AWS_IAM" and api.gateway.verifier is None:
             from maas.local.sigv4 import SigV4Verifier
 
-            api.gateway.verifier = SigV4Verifier("testing", "testing")
+            api.gateway.verifier = SigV4Verifier("testing", "testing", region=region)
 
         def invoke(event: dict[str, Any], context: Any) -> Any:
             return _invoke_function(api.integrations[integration], event)

@@ -193,7 +193,7 @@ def _recorded_model(base: Any, resource_type: str, attributes: tuple[str, ...]) 
             **_: Any,
         ) -> Recorded:
             recorded = cls(resource_name, cloudformation_json.get("Properties", {}), region_name)
-            _serve_http_api(resource_type, recorded.id, recorded.properties)
+            _serve_http_api(resource_type, recorded.id, recorded.properties, region_name)
             return recorded
 
         @classmethod
@@ -227,8 +227,8 @@ def _recorded_model(base: Any, resource_type: str, attributes: tuple[str, ...]) 
     return Recorded
 
 
-def _serve_http_api(resource_type: str, resource_id: str, properties: dict[str, Any]) -> None:
-    """API Gateway v2 resources become a loopback gateway (maas.local.http_api)."""
+def _serve_http_api(resource_type: str, resource_id: str, properties: dict[str, Any], region: str) -> None:
+    """API Gateway v2 resources become a loopback gateway (maas.local.http_api) in `region`."""
     from maas.local.http_api import APIS
 
     if resource_type == "AWS::ApiGatewayV2::Api":
@@ -236,7 +236,7 @@ def _serve_http_api(resource_type: str, resource_id: str, properties: dict[str, 
     elif resource_type == "AWS::ApiGatewayV2::Integration":
         APIS.integration(str(properties["ApiId"]), resource_id, properties)
     elif resource_type == "AWS::ApiGatewayV2::Route":
-        APIS.route(str(properties["ApiId"]), properties)
+        APIS.route(str(properties["ApiId"]), properties, region)
 
 
 def _global_table_model(base: Any) -> type:

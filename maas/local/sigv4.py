@@ -1,8 +1,11 @@
 """IAM auth for `maas dev --auth iam`: requests must carry a valid SigV4 signature for
-`execute-api`, as API Gateway's IAM authorization requires of every deployed route.
+`execute-api` in the API's region, as API Gateway's IAM authorization requires of every
+deployed route.
 
-The signature is recomputed with botocore's own signer over the headers the client
-signed, at the time it signed, and over the body received, and compared in constant time.
+The credential scope must name this API's region and service and the day of X-Amz-Date,
+which must be within 15 minutes of now. The signature is then recomputed with botocore's
+own signer over the headers the client signed, at the time it signed, and over the body
+received, and compared in constant time.
 """
 
 from __future__ import annotations
@@ -31,10 +34,18 @@ class Refusal:
 
 
 class SigV4Verifier:
-    def __init__(self, access_key_id: str, secret_access_key: str, service: str = "execute-api") -> None:
+    def __init__(
+        self,
+        access_key_id: str,
+        secret_access_key: str,
+        service: str = "execute-api",
+        *,
+        region: str = "us-east-1",
+    ) -> None:
         self.access_key_id = access_key_id
         self.secret_access_key = secret_access_key
         self.service = service
+        self.region = region
 
     def check(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Refusal | None:
         """None if the request is signed by the known credentials, else why it is refused."""
@@ -47,7 +58,9 @@ class SigV4Verifier:
         parsed = _AUTHORIZATION.match(header.strip())
         if parsed is None:
             return Refusal(403, "the Authorization header is not an AWS4-HMAC-SHA256 signature")
-        problem = self._problem(parsed, lowered) or _payload_problem(lowered, body)
+        problem = (
+            self._scope_problem(parsed) or _time_problem(parsed, lowered) or _payload_problem(lowered, body)
+        )
         if problem is not None:
             return problem
         request = AWSRequest(
@@ -57,9 +70,7 @@ class SigV4Verifier:
             headers={name: lowered[name] for name in parsed["signed"].split(";")},
         )
         request.context["timestamp"] = lowered["x-amz-date"]
-        signer = SigV4Auth(
-            Credentials(self.access_key_id, self.secret_access_key), self.service, parsed["region"]
-        )
+        signer = SigV4Auth(Credentials(self.access_key_id, self.secret_access_key), self.service, self.region)
         expected = signer.signature(
             signer.string_to_sign(request, signer.canonical_request(request)), request
         )
@@ -69,25 +80,40 @@ class SigV4Verifier:
             )
         return None
 
-    def _problem(self, parsed: re.Match[str], lowered: dict[str, str]) -> Refusal | None:
-        """What is wrong with the signature's claims, before the signature itself is checked."""
+    def _scope_problem(self, parsed: re.Match[str]) -> Refusal | None:
+        """What is wrong with who signed, and for which region and service."""
         if parsed["key"] != self.access_key_id:
             return Refusal(403, f"access key '{parsed['key']}' is not allowed here")
+        if parsed["region"] != self.region:
+            return Refusal(403, f"signed for region '{parsed['region']}', but this API is in '{self.region}'")
         if parsed["service"] != self.service:
             return Refusal(403, f"signed for service '{parsed['service']}', not '{self.service}'")
-        signed = parsed["signed"].split(";")
-        missing = [name for name in signed if name not in lowered]
-        if "x-amz-date" not in lowered or missing:
-            return Refusal(
-                403, f"signed header(s) missing from the request: {', '.join(missing) or 'x-amz-date'}"
-            )
-        try:
-            signed_at = datetime.strptime(lowered["x-amz-date"], SIGV4_TIMESTAMP).replace(tzinfo=UTC)
-        except ValueError:
-            return Refusal(403, "X-Amz-Date is not a SigV4 timestamp")
-        if abs((datetime.now(UTC) - signed_at).total_seconds()) > MAX_SKEW_SECONDS:
-            return Refusal(403, "the signature has expired (signed more than 15 minutes from now)")
         return None
+
+
+def _time_problem(parsed: re.Match[str], lowered: dict[str, str]) -> Refusal | None:
+    """What is wrong with the signed headers and the signing time, before the signature is checked."""
+    signed = parsed["signed"].split(";")
+    missing = [name for name in signed if name not in lowered]
+    if "x-amz-date" not in lowered or missing:
+        return Refusal(
+            403, f"signed header(s) missing from the request: {', '.join(missing) or 'x-amz-date'}"
+        )
+    try:
+        signed_at = datetime.strptime(lowered["x-amz-date"], SIGV4_TIMESTAMP).replace(tzinfo=UTC)
+    except ValueError:
+        return Refusal(403, "X-Amz-Date is not a SigV4 timestamp")
+    # The signing key is derived from the scope's date: botocore would rebuild the scope
+    # from X-Amz-Date, so a disagreement would otherwise read as a wrong secret.
+    if parsed["date"] != lowered["x-amz-date"][:8]:
+        return Refusal(
+            403,
+            f"the credential scope is dated {parsed['date']}, but X-Amz-Date is {lowered['x-amz-date']}: "
+            "the two must be the same day",
+        )
+    if abs((datetime.now(UTC) - signed_at).total_seconds()) > MAX_SKEW_SECONDS:
+        return Refusal(403, "the signature has expired (signed more than 15 minutes from now)")
+    return None
 
 
 def _payload_problem(lowered: dict[str, str], body: bytes) -> Refusal | None:

@@ -19,6 +19,7 @@ from botocore.credentials import Credentials
 
 from maas.release.oip_client import OipHttpClient
 from tests.e2e.conftest import DevServer, running_dev_server
+from tests.signing import sign_with_scope_date
 
 pytestmark = pytest.mark.e2e
 BODY = json.dumps({"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": [0.0] * 64}]})
@@ -39,6 +40,8 @@ def send(
     *,
     access_key: str = "testing",
     signed_minutes_ago: float = 0,
+    region: str = "us-east-1",
+    service: str = "execute-api",
 ) -> tuple[int, Any]:
     headers = {"content-type": "application/json", "host": f"127.0.0.1:{server.port}"}
     if secret is not None:
@@ -46,7 +49,7 @@ def send(
         signing_time = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=signed_minutes_ago)
         # botocore signs with its clock: set back, it signs as a client that did so long ago.
         with mock.patch("botocore.auth.get_current_datetime", return_value=signing_time):
-            SigV4Auth(Credentials(access_key, secret), "execute-api", "us-east-1").add_auth(request)
+            SigV4Auth(Credentials(access_key, secret), service, region).add_auth(request)
         headers = dict(request.headers.items())
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     connection.request(method, path, body.encode(), headers)
@@ -115,49 +118,116 @@ def test_a_signed_request_is_served(server: DevServer) -> None:
     assert send(server, "GET", "/registry/models", secret="testing")[0] == 200
 
 
-def test_a_body_changed_after_signing_is_forbidden(server: DevServer) -> None:
+TAMPERED = BODY.replace("0.0", "9.0", 1)
+
+
+def tampered_after_signing(
+    server: DevServer, signed_claim: str | None, sent_claim: str | None
+) -> tuple[int, Any]:
+    """Sign BODY with x-amz-content-sha256 `signed_claim` (None: without one), then send
+    TAMPERED with the same headers and the claim changed to `sent_claim`."""
     headers = {"content-type": "application/json", "host": f"127.0.0.1:{server.port}"}
+    if signed_claim is not None:
+        headers["x-amz-content-sha256"] = signed_claim
     request = AWSRequest(
         method="POST", url=f"{server.url}/v2/models/digits/infer", data=BODY.encode(), headers=headers
     )
     SigV4Auth(Credentials("testing", "testing"), "execute-api", "us-east-1").add_auth(request)
-    tampered = BODY.replace("0.0", "9.0", 1).encode()
+    sent = {name: value for name, value in request.headers.items() if name != "x-amz-content-sha256"}
+    if sent_claim is not None:
+        sent["x-amz-content-sha256"] = sent_claim
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    connection.request("POST", "/v2/models/digits/infer", tampered, dict(request.headers.items()))
-    response = connection.getresponse()
-    assert response.status == 403
-    assert "signature does not match" in json.loads(response.read())["error"]
-
-
-def tampered_after_signing(server: DevServer, **extra_headers: str) -> tuple[int, Any]:
-    """Sign BODY, then send another body with the same headers."""
-    headers = {"content-type": "application/json", "host": f"127.0.0.1:{server.port}", **extra_headers}
-    request = AWSRequest(
-        method="POST", url=f"{server.url}/v2/models/digits/infer", data=BODY.encode(), headers=headers
-    )
-    SigV4Auth(Credentials("testing", "testing"), "execute-api", "us-east-1").add_auth(request)
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    tampered = BODY.replace("0.0", "9.0", 1).encode()
-    connection.request("POST", "/v2/models/digits/infer", tampered, dict(request.headers.items()))
+    connection.request("POST", "/v2/models/digits/infer", TAMPERED.encode(), sent)
     response = connection.getresponse()
     answer = json.loads(response.read())
     connection.close()
     return response.status, answer
 
 
+ORIGINAL_HASH = hashlib.sha256(BODY.encode()).hexdigest()
+TAMPERED_HASH = hashlib.sha256(TAMPERED.encode()).hexdigest()
+
+
 @pytest.mark.parametrize(
-    "claimed",
-    ["UNSIGNED-PAYLOAD", hashlib.sha256(BODY.encode()).hexdigest()],
-    ids=["unsigned-payload", "hash-of-the-original-body"],
+    ("signed_claim", "sent_claim", "named"),
+    [
+        (None, None, "signature does not match"),
+        ("UNSIGNED-PAYLOAD", "UNSIGNED-PAYLOAD", "x-amz-content-sha256"),
+        (ORIGINAL_HASH, ORIGINAL_HASH, "x-amz-content-sha256"),
+        (ORIGINAL_HASH, TAMPERED_HASH, "signature does not match"),
+        ("UNSIGNED-PAYLOAD", TAMPERED_HASH, "signature does not match"),
+        (None, TAMPERED_HASH, "signature does not match"),
+    ],
+    ids=[
+        "no-claim",
+        "unsigned-payload",
+        "hash-of-the-original-body",
+        "claim-rewritten-to-the-new-body",
+        "unsigned-payload-rewritten-to-the-new-body",
+        "claim-added-for-the-new-body",
+    ],
 )
-def test_a_signed_claim_about_the_body_does_not_let_another_body_through(
-    server: DevServer, claimed: str
+def test_a_body_changed_after_signing_is_forbidden_whatever_it_claims(
+    server: DevServer, signed_claim: str | None, sent_claim: str | None, named: str
 ) -> None:
-    """x-amz-content-sha256 names the body's hash; a claim that is not the hash of the body
-    sent would let the body change after signing, so it is refused."""
-    status, answer = tampered_after_signing(server, **{"x-amz-content-sha256": claimed})
+    """The signature covers the body's hash, computed by maas from the body it received: a body
+    changed after signing is refused, whether x-amz-content-sha256 was signed as the original
+    hash or as UNSIGNED-PAYLOAD, left out, or rewritten on the way."""
+    status, answer = tampered_after_signing(server, signed_claim, sent_claim)
     assert status == 403, answer
-    assert "x-amz-content-sha256" in answer["error"]
+    assert named in answer["error"], answer
+
+
+def test_a_request_signed_for_another_region_is_forbidden(server: DevServer) -> None:
+    """maas dev serves in us-east-1: a signature for an API in eu-west-1 is not one for this API."""
+    status, answer = send(
+        server, "POST", "/v2/models/digits/infer", BODY, secret="testing", region="eu-west-1"
+    )
+    assert (status, answer) == (
+        403,
+        {"error": "signed for region 'eu-west-1', but this API is in 'us-east-1'"},
+    )
+
+
+def test_a_request_signed_for_another_service_is_forbidden(server: DevServer) -> None:
+    """A signature made for S3 by the same identity is not one for execute-api."""
+    status, answer = send(server, "GET", "/registry/models", secret="testing", service="s3")
+    assert (status, answer) == (403, {"error": "signed for service 's3', not 'execute-api'"})
+
+
+def test_a_credential_scope_dated_1999_is_forbidden(server: DevServer) -> None:
+    """A client whose signing key is for 1 January 1999 while its X-Amz-Date says now is
+    refused, and told which dates disagree."""
+    path = "/v2/models/digits/infer"
+    for scope_date, expected in ((None, 200), ("19990101", 403)):
+        headers = sign_with_scope_date(
+            signed_headers(server, "POST", path, BODY),
+            method="POST",
+            url=f"{server.url}{path}",
+            body=BODY.encode(),
+            scope_date=scope_date,
+        )
+        status, answer = send_signed(server, "POST", path, BODY, headers)
+        assert status == expected, answer
+    assert answer["error"].startswith("the credential scope is dated 19990101, but X-Amz-Date is ")
+
+
+def signed_headers(server: DevServer, method: str, path: str, body: str) -> dict[str, str]:
+    headers = {"content-type": "application/json", "host": f"127.0.0.1:{server.port}"}
+    request = AWSRequest(method=method, url=f"{server.url}{path}", data=body.encode(), headers=headers)
+    SigV4Auth(Credentials("testing", "testing"), "execute-api", "us-east-1").add_auth(request)
+    return dict(request.headers.items())
+
+
+def send_signed(
+    server: DevServer, method: str, path: str, body: str, headers: dict[str, str]
+) -> tuple[int, Any]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request(method, path, body.encode(), headers)
+    response = connection.getresponse()
+    answer = json.loads(response.read())
+    connection.close()
+    return response.status, answer
 
 
 def test_the_release_client_signs_its_requests(server: DevServer) -> None:

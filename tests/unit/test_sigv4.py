@@ -15,6 +15,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from maas.local.sigv4 import Refusal, SigV4Verifier
+from tests.signing import sign_with_scope_date
 
 URL = "http://127.0.0.1:8080/v2/models/digits/infer"
 BODY = json.dumps({"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP32", "data": [0.0, 1.0]}]})
@@ -56,9 +57,17 @@ def test_a_get_with_a_query_string_and_no_body_is_let_through() -> None:
     assert check(signed("", url=url, method="GET"), "", url=url, method="GET") is None
 
 
-def test_a_request_signed_in_any_region_is_checked_against_that_region() -> None:
-    """maas dev has no region of its own: the one in the credential scope is the one signed."""
-    assert check(signed(region="eu-west-1")) is None
+def test_a_request_signed_for_another_region_is_forbidden_naming_both() -> None:
+    """maas dev serves in us-east-1: a signature scoped to eu-west-1 is for another API, as in AWS."""
+    refusal = check(signed(region="eu-west-1"))
+    assert refusal == Refusal(403, "signed for region 'eu-west-1', but this API is in 'us-east-1'")
+
+
+def test_a_verifier_in_another_region_takes_that_region_only() -> None:
+    verifier = SigV4Verifier("testing", "testing", region="eu-west-1")
+    assert verifier.check("POST", URL, signed(region="eu-west-1"), BODY.encode()) is None
+    refusal = verifier.check("POST", URL, signed(), BODY.encode())
+    assert refusal == Refusal(403, "signed for region 'us-east-1', but this API is in 'eu-west-1'")
 
 
 def test_header_names_are_read_whatever_their_case() -> None:
@@ -206,3 +215,30 @@ def test_the_bodys_own_hash_as_content_hash_is_let_through_in_either_case() -> N
     digest = hashlib.sha256(BODY.encode()).hexdigest()
     assert check(signed(**{"x-amz-content-sha256": digest})) is None
     assert check(signed(**{"x-amz-content-sha256": digest.upper()})) is None
+
+
+def signed_with_scope_date(scope_date: str | None) -> dict[str, str]:
+    return sign_with_scope_date(signed(), method="POST", url=URL, body=BODY.encode(), scope_date=scope_date)
+
+
+def test_a_credential_scope_dated_today_signed_by_hand_is_let_through() -> None:
+    """The hand signer of the next test signs as botocore does when the two dates agree."""
+    assert check(signed_with_scope_date(None)) is None
+
+
+def test_a_credential_scope_dated_1999_is_forbidden_even_with_a_fresh_x_amz_date() -> None:
+    """The signing key is derived from the scope's date: a key made for 1999 signing a request
+    dated now is refused, as AWS refuses it, and the answer names both dates."""
+    headers = signed_with_scope_date("19990101")
+    refusal = check(headers)
+    assert refusal == Refusal(
+        403,
+        f"the credential scope is dated 19990101, but X-Amz-Date is {headers['X-Amz-Date']}: "
+        "the two must be the same day",
+    )
+
+
+def test_a_credential_scope_that_names_no_date_is_not_a_signature() -> None:
+    headers = signed()
+    headers["Authorization"] = headers["Authorization"].replace("/us-east-1/", "x/us-east-1/", 1)
+    assert check(headers) == Refusal(403, "the Authorization header is not an AWS4-HMAC-SHA256 signature")
