@@ -176,8 +176,9 @@ def test_on_maas_dev_each_second_of_records_becomes_the_true_figures_in_cloudwat
         }
         print(json.dumps(record), file=sink)
     print("a log line, not a record", file=sink)
+    print('{"_aws": half a record', file=sink)
     sink.send()
-    assert sink.stream.getvalue() == "a log line, not a record\n"
+    assert sink.stream.getvalue() == 'a log line, not a record\n{"_aws": half a record\n'
 
     dimensions = [{"Name": "model", "Value": "summed-per-second"}, {"Name": "service", "Value": "predict"}]
     now = datetime.now(UTC)
@@ -201,3 +202,30 @@ def test_on_maas_dev_each_second_of_records_becomes_the_true_figures_in_cloudwat
     )  # fmt: skip
     figures = {result["Id"]: sum(result["Values"]) for result in answer["MetricDataResults"]}
     assert figures == {"q0": 100.0, "q1": 50.5, "q2": 100.0, "q3": 100.0}
+
+
+def test_a_registry_that_cannot_answer_leaves_a_4xx_unknown_and_the_answer_unchanged(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aws_lambda_powertools import Metrics
+
+    from maas.dataplane import DataPlane
+    from maas.rest import build_predict_app
+    from maas.sources import DirectorySource
+
+    class Unreachable(DirectorySource):
+        def versions(self, name: str) -> list[str]:
+            raise ConnectionError("the registry table cannot be reached")
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    metrics = Metrics(namespace="MaaS", service="predict")
+    app = build_predict_app(DataPlane(Unreachable(model_dir)), metrics)
+    capsys.readouterr()
+    event = http_api_event(method="GET", target="/v2/models/digits/versions/99", headers={}, body=b"")
+    answer = app.resolve(event, LocalLambdaContext())
+    metrics.flush_metrics()
+    assert answer["statusCode"] == 404
+    assert "version '99' not found" in answer["body"]
+    assert published(emitted(capsys.readouterr().out))["Errors4xx"] == [
+        {"model": "unknown", "service": "predict"}
+    ]

@@ -205,6 +205,33 @@ def test_a_statistic_cloudwatch_cannot_answer_is_counted_and_the_others_are_serv
     }
 
 
+def test_when_cloudwatch_refuses_every_call_the_scrape_still_answers_and_counts_every_query(
+    cloudwatch: tuple[Any, Counter[str]],
+) -> None:
+    client, _ = cloudwatch
+    namespace = "MaaS/Test9"
+    put(client, namespace, "Requests", {"model": "ninth"}, [1.0])
+
+    def denied(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized"}}, "GetMetricData")
+
+    collector = CloudWatchCollector(
+        type(
+            "Denied", (), {"get_paginator": client.get_paginator, "get_metric_data": staticmethod(denied)}
+        )(),
+        namespaces=(namespace,),
+        stats=("Sum", "Maximum"),
+        delay=-60,
+        clock=Clock(),
+    )
+    series = scrape(collector)
+    assert not any(name.startswith("maas_test9_") for name in series)
+    assert series["maas_exporter_query_errors_total"] == {
+        (("metric", "Requests"), ("namespace", namespace), ("stat", "Maximum")): 1.0,
+        (("metric", "Requests"), ("namespace", namespace), ("stat", "Sum")): 1.0,
+    }
+
+
 def test_a_query_cloudwatch_refuses_inside_an_answer_is_counted(cloudwatch: tuple[Any, Counter[str]]) -> None:
     client, _ = cloudwatch
     namespace = "MaaS/Test7"
