@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def _page(items: list, limit: int, token: str | None, listing: str) -> Page:
     start = decode_token(listing, token) if token else 0
-    if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start <= len(items):
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
         raise InvalidInput("the page token is not one this registry issued for this listing")
     end = start + limit
     return Page(items=items[start:end], next_token=encode_token(listing, end) if end < len(items) else None)
