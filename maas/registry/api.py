@@ -65,7 +65,9 @@ class RollbackRequest(BaseModel):
 def build_registry_app(registry: Registry, metrics: Metrics | None = None) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver()
     if metrics is not None:
-        install_request_metrics(app, metrics)
+        # A 4xx is counted under its model only if the model exists: a caller's made-up
+        # names must not mint a series each.
+        install_request_metrics(app, metrics, known=registry.exists)
     refuse_control_characters(app)
     _add_model_routes(app, registry)
     _add_alias_routes(app, registry)

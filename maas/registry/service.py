@@ -7,7 +7,7 @@ import math
 import os
 from typing import TYPE_CHECKING
 
-from maas.errors import ArtifactError, ConflictError, InvalidInput, ModelNotFound
+from maas.errors import ArtifactError, ConflictError, InvalidInput, MaasError, ModelNotFound
 from maas.registry.models import (
     Alias,
     AliasChange,
@@ -273,6 +273,14 @@ class Registry:
         )
         self.store.write_alias(new, change)
         return new, change
+
+    def exists(self, name: str) -> bool:
+        """Whether a model called `name` is registered (False for a name no model can have)."""
+        try:
+            self._require_model(name)
+        except MaasError:
+            return False
+        return True
 
     def _require_model(self, name: str) -> ModelHead:
         head = self.store.head(check_name("model name", name))

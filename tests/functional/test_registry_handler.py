@@ -344,3 +344,39 @@ def test_a_model_with_an_unreadable_version_is_still_shown_with_the_version_repo
     status, answer = call(handler_module, "GET", "/registry/models/sum/versions/2")
     assert status == 500
     assert answer["error"].startswith("version 2 of model 'sum' cannot be read: ")
+
+
+@pytest.fixture
+def publishing_module(
+    dynamo_registry: Registry, aws_endpoint: str, artifacts: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> ModuleType:
+    """The registry handler with EMF on (as in AWS), over a registry holding model `sum`."""
+    dynamo_registry.register("sum", artifacts["sum"])
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
+    monkeypatch.setenv("MAAS_REGISTRY_TABLE", dynamo_registry.store.table_name)  # type: ignore[attr-defined]
+    monkeypatch.setenv("MAAS_ARTIFACT_BUCKET", dynamo_registry.artifacts.bucket)
+    return load_handler_module(REGISTRY_HANDLER)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("PUT", "/registry/models/sum/aliases/prod", {"version": 99}, 404, "sum"),
+        ("POST", "/registry/models/sum/versions", {"upload_key": 7}, 400, "sum"),
+        ("GET", "/registry/models/random-1234", None, 404, "unknown"),
+        ("PUT", "/registry/models/random-5678/aliases/prod", {"version": 1}, 404, "unknown"),
+        ("POST", "/registry/models/random-9012/versions", {"upload_key": 7}, 400, "unknown"),
+    ],
+)
+def test_a_4xx_of_the_registry_is_counted_under_its_model_and_unknown_names_stay_unknown(
+    publishing_module: ModuleType, capsys: pytest.CaptureFixture[str], case: tuple[str, str, Any, int, str]
+) -> None:
+    method, path, body, status, model = case
+    capsys.readouterr()
+    assert call(publishing_module, method, path, body)[0] == status
+    records = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')
+    ]
+    counted = [record["model"] for record in records if "Errors4xx" in record]
+    assert counted == [model]
