@@ -5,6 +5,7 @@ module, how many mutants the tests killed; RELIABILITY.md records the figures.
 
     .venv/bin/python bench/mutation_report.py run [MODULE ...]     # mutate, test, then report
     .venv/bin/python bench/mutation_report.py report [MODULE ...]  # the figures of the last run
+    .venv/bin/python bench/mutation_report.py retest [MODULE ...]  # only the survivors, with today's tests
     .venv/bin/python bench/mutation_report.py survivors MODULE     # the diff of each surviving mutant
 
 Each module runs in a folder of its own, mutants/<module>/, whose pyproject.toml is this project's
@@ -19,14 +20,17 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "mutants"
 GOAL = 0.80
+DETECTED = ("killed", "timeout")
 
 # Each module, and the tests that cover it (end-to-end tests run `maas dev` in another process,
 # where mutmut cannot see which test reached which function, so they are not among them).
@@ -46,6 +50,7 @@ MODULES: dict[str, list[str]] = {
         "tests/functional/test_batch.py",
         "tests/functional/test_batch_sqs.py",
         "tests/functional/test_faults.py",
+        "tests/functional/test_batch_edges.py",
     ],
     "maas/runtimes/sagemaker.py": ["tests/functional/test_sagemaker.py"],
     "maas/metrics/exporter.py": [
@@ -71,6 +76,10 @@ def folder_of(module: str) -> Path:
     return WORK / module.removesuffix(".py").replace("/", ".")
 
 
+def retest_folder_of(module: str) -> Path:
+    return folder_of(module).with_name(folder_of(module).name + ".retest")
+
+
 def mutmut_settings() -> dict[str, object]:
     return dict(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mutmut"])
 
@@ -87,9 +96,9 @@ def narrowed_pyproject(module: str, tests: list[str]) -> str:
     return narrowed
 
 
-def prepare(module: str, tests: list[str]) -> Path:
+def prepare(module: str, tests: list[str], folder: Path | None = None) -> Path:
     """mutants/<module>/: the narrowed pyproject.toml, and links to what mutmut copies from here."""
-    folder = folder_of(module)
+    folder = folder or folder_of(module)
     folder.mkdir(parents=True, exist_ok=True)
     settings = mutmut_settings()
     linked = [*settings["source_paths"], "tests", *settings["also_copy"]]  # type: ignore[misc]
@@ -110,75 +119,89 @@ def mutmut(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def run(module: str, tests: list[str], jobs: int) -> None:
-    folder = prepare(module, tests)
-    print(f"== {module}: mutmut run in {folder.relative_to(REPO)}", flush=True)
+def mutmut_run(folder: Path, jobs: int, names: list[str]) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)], cwd=folder, check=False
+        [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *names], cwd=folder, check=False
     )
     if done.returncode != 0:
-        sys.exit(f"mutmut run failed for {module} (exit {done.returncode})")
+        sys.exit(f"mutmut run failed in {folder} (exit {done.returncode})")
 
 
-def figures(module: str) -> dict[str, int] | None:
-    """mutmut's own counts for the module's last run, or None if it has not run."""
-    folder = folder_of(module)
+def run(module: str, jobs: int) -> None:
+    folder = prepare(module, MODULES[module])
+    shutil.rmtree(retest_folder_of(module), ignore_errors=True)  # superseded by this run
+    print(f"== {module}: mutmut run in {folder.relative_to(REPO)}", flush=True)
+    mutmut_run(folder, jobs, [])
+
+
+def retest(module: str, jobs: int) -> None:
+    """Tests again, with the module's tests as they are now, only the mutants the last run did not
+    kill: a test added for a survivor is checked in minutes, not by a whole run. (A whole run would
+    start over: mutmut forgets every result when the test selection changes.)"""
+    names = [name for name, status in outcome(module).items() if status not in DETECTED]
+    folder = prepare(module, MODULES[module], folder=retest_folder_of(module))
+    print(f"== {module}: {len(names)} mutants again in {folder.relative_to(REPO)}", flush=True)
+    if names:
+        mutmut_run(folder, jobs, names)
+
+
+def statuses(folder: Path) -> dict[str, str]:
+    """mutmut's verdict on each mutant of the last run in `folder` ("killed", "survived", ...)."""
     if not (folder / "mutants").is_dir():
-        return None
-    exported = mutmut(folder, "export-cicd-stats")
-    stats = folder / "mutants" / "mutmut-cicd-stats.json"
-    if exported.returncode != 0 or not stats.is_file():
-        return None
-    return dict(json.loads(stats.read_text()))
+        return {}
+    listed = mutmut(folder, "results", "--all", "true").stdout
+    verdicts = (line.strip().rpartition(": ") for line in listed.splitlines())
+    return {name: status for name, _, status in verdicts if name.startswith("maas.")}
 
 
-def not_killed(module: str) -> list[tuple[str, str]]:
-    """(mutant, status) of each mutant the tests did not kill."""
-    listed = mutmut(folder_of(module), "results").stdout
-    return [
-        (name.strip(), status.strip())
-        for name, _, status in (line.rpartition(": ") for line in listed.splitlines())
-        if name.strip().startswith("maas.")
-    ]
+def outcome(module: str) -> dict[str, str]:
+    """Each mutant's verdict: the last run's, or the retest's where the retest killed it."""
+    verdicts = statuses(folder_of(module))
+    for name, status in statuses(retest_folder_of(module)).items():
+        if status in DETECTED and name in verdicts:
+            verdicts[name] = status
+    return verdicts
 
 
 def report(modules: list[str]) -> bool:
-    """Prints the table; True when every module that ran reaches the goal."""
-    print(
-        f"\n{'module':28} {'total':>6} {'killed':>7} {'timeout':>8} {'survived':>9} {'no tests':>9} {'ratio':>6}"
-    )
+    """Prints the table and the mutants no test killed; True when every module that ran reaches the goal."""
+    columns = ["total", "killed", "timeout", "survived", "no tests", "unchecked", "ratio"]
+    print(f"\n{'module':28}" + "".join(f"{name:>10}" for name in columns))
     reached = True
     for module in modules:
-        s = figures(module)
-        if s is None:
+        verdicts = outcome(module)
+        if not verdicts:
             print(f"{module:28} (not run)")
             continue
+        count = Counter(verdicts.values())
+        checked = len(verdicts) - count["not checked"]
         # A mutant that makes a test hang is one the tests noticed.
-        detected = s["killed"] + s["timeout"]
-        ratio = detected / s["total"] if s["total"] else 1.0
+        ratio = (count["killed"] + count["timeout"]) / checked if checked else 0.0
         reached &= ratio >= GOAL
+        cells = [len(verdicts), count["killed"], count["timeout"], count["survived"], count["no tests"]]
         print(
-            f"{module:28} {s['total']:>6} {s['killed']:>7} {s['timeout']:>8} {s['survived']:>9}"
-            f" {s['no_tests']:>9} {ratio:>6.0%}" + ("" if ratio >= GOAL else f"  below {GOAL:.0%}")
+            f"{module:28}"
+            + "".join(f"{cell:>10}" for cell in [*cells, count["not checked"]])
+            + f"{ratio:>10.0%}"
+            + ("" if ratio >= GOAL else f"  below {GOAL:.0%}")
         )
-        for name, status in not_killed(module):
-            if status != "timeout":
+        for name, status in verdicts.items():
+            if status not in DETECTED and status != "not checked":
                 print(f"    {status:10} {name}")
     return reached
 
 
 def survivors(module: str) -> None:
-    folder = folder_of(module)
-    for name, status in not_killed(module):
-        if status != "timeout":
-            print(mutmut(folder, "show", name).stdout)
+    for name, status in outcome(module).items():
+        if status not in DETECTED and status != "not checked":
+            print(mutmut(folder_of(module), "show", name).stdout)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["run", "report", "survivors"])
+    parser.add_argument("command", choices=["run", "retest", "report", "survivors"])
     parser.add_argument("modules", nargs="*", help=f"any of {', '.join(MODULES)} (default: all)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="mutants tested at once")
     args = parser.parse_args()
@@ -190,9 +213,11 @@ def main() -> None:
         for module in modules:
             survivors(module)
         return
-    if args.command == "run":
-        for module in modules:
-            run(module, MODULES[module], args.jobs)
+    for module in modules:
+        if args.command == "run":
+            run(module, args.jobs)
+        elif args.command == "retest":
+            retest(module, args.jobs)
     if not report(modules):
         sys.exit(1)
 
