@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import onnx
 from onnx import TensorProto, helper
@@ -115,3 +116,154 @@ def model_without_opset(path: Path) -> Path:
         helper.make_model(helper.make_graph([], "empty", [], []), opset_imports=[]).SerializeToString()
     )
     return path
+
+
+def tflite_add_model(
+    path: Path,
+    *,
+    buffer: int = 0,
+    opcode_index: int = 0,
+    shape: tuple[int, ...] = (1, 3),
+    scales: tuple[float, ...] = (),
+    signature_tensor: int = 0,
+    identifier: bytes = b"TFL3",
+) -> Path:
+    """`a` + `b` (FP32 `shape`) -> `sum` as a TFLite flatbuffer, written here with the schema's
+    slot numbers (no converter needed), with a signature `serving_default`. The keywords put one
+    wrong number where a hostile file would: the buffer of `sum`, the ADD operator's code, the
+    shape, quantization scales of `a`, the signature's first input tensor, the file identifier."""
+    import flatbuffers
+
+    writer = _TfliteWriter(flatbuffers.Builder(1024))
+    build = writer.builder
+    tensors = writer.tables(
+        [
+            writer.tensor("a", shape, scales=scales),
+            writer.tensor("b", shape),
+            writer.tensor("sum", shape, buffer=buffer),
+        ]
+    )
+    build.StartObject(1)  # AddOptions: fused activation NONE
+    add_options = build.EndObject()
+    inputs, outputs = writer.ints([0, 1]), writer.ints([2])
+    build.StartObject(14)  # Operator: opcode_index, inputs, outputs, builtin_options(_type)
+    build.PrependUint32Slot(0, opcode_index, 0)
+    build.PrependUOffsetTRelativeSlot(1, inputs, 0)
+    build.PrependUOffsetTRelativeSlot(2, outputs, 0)
+    build.PrependUint8Slot(3, 11, 0)  # BuiltinOptions.AddOptions
+    build.PrependUOffsetTRelativeSlot(4, add_options, 0)
+    operators = writer.tables([build.EndObject()])
+    name, graph_inputs, graph_outputs = build.CreateString("main"), writer.ints([0, 1]), writer.ints([2])
+    build.StartObject(6)  # SubGraph: tensors, inputs, outputs, operators, name
+    for slot, offset in enumerate((tensors, graph_inputs, graph_outputs, operators, name)):
+        build.PrependUOffsetTRelativeSlot(slot, offset, 0)
+    subgraphs = writer.tables([build.EndObject()])
+    build.StartObject(4)  # OperatorCode: deprecated_builtin_code, custom_code, version, builtin_code (ADD)
+    build.PrependInt32Slot(2, 1, 1)
+    codes = writer.tables([build.EndObject()])
+    build.StartObject(3)  # Buffer: the empty sentinel every model starts with
+    buffers = writer.tables([build.EndObject()])
+    signatures = writer.tables([writer.signature({"a": signature_tensor, "b": 1}, {"sum": 2})])
+    description = build.CreateString("maas test: a + b")
+    build.StartObject(
+        8
+    )  # Model: version, operator_codes, subgraphs, description, buffers, ..., signature_defs
+    build.PrependUint32Slot(0, 3, 0)
+    for slot, offset in ((1, codes), (2, subgraphs), (3, description), (4, buffers), (7, signatures)):
+        build.PrependUOffsetTRelativeSlot(slot, offset, 0)
+    build.Finish(build.EndObject(), file_identifier=identifier)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(build.Output())
+    return path
+
+
+class _TfliteWriter:
+    """The pieces of a TFLite flatbuffer that tflite_add_model writes more than once."""
+
+    def __init__(self, builder: Any) -> None:
+        self.builder = builder
+
+    def ints(self, values: tuple[int, ...] | list[int]) -> int:
+        self.builder.StartVector(4, len(values), 4)
+        for value in reversed(values):
+            self.builder.PrependInt32(value)
+        return int(self.builder.EndVector())
+
+    def tables(self, offsets: list[int]) -> int:
+        self.builder.StartVector(4, len(offsets), 4)
+        for offset in reversed(offsets):
+            self.builder.PrependUOffsetTRelative(offset)
+        return int(self.builder.EndVector())
+
+    def tensor(
+        self, name: str, shape: tuple[int, ...], *, buffer: int = 0, scales: tuple[float, ...] = ()
+    ) -> int:
+        build = self.builder
+        text, dims = build.CreateString(name), self.ints(shape)
+        quantization = self.quantization(scales) if scales else None
+        build.StartObject(11)  # Tensor: shape, type (FLOAT32), buffer, name, quantization
+        build.PrependUOffsetTRelativeSlot(0, dims, 0)
+        build.PrependUint32Slot(2, buffer, 0)
+        build.PrependUOffsetTRelativeSlot(3, text, 0)
+        if quantization is not None:
+            build.PrependUOffsetTRelativeSlot(4, quantization, 0)
+        return int(build.EndObject())
+
+    def quantization(self, scales: tuple[float, ...]) -> int:
+        build = self.builder
+        build.StartVector(4, len(scales), 4)
+        for scale in reversed(scales):
+            build.PrependFloat32(scale)
+        scale_vector = build.EndVector()
+        build.StartVector(8, len(scales), 8)
+        for _ in scales:
+            build.PrependInt64(0)
+        zero_points = build.EndVector()
+        build.StartObject(7)  # QuantizationParameters: min, max, scale, zero_point, ...
+        build.PrependUOffsetTRelativeSlot(2, scale_vector, 0)
+        build.PrependUOffsetTRelativeSlot(3, zero_points, 0)
+        return int(build.EndObject())
+
+    def signature(self, inputs: dict[str, int], outputs: dict[str, int]) -> int:
+        build = self.builder
+        maps = [self.tables([self.tensor_map(n, i) for n, i in side.items()]) for side in (inputs, outputs)]
+        key = build.CreateString("serving_default")
+        build.StartObject(5)  # SignatureDef: inputs, outputs, signature_key, (deprecated tag), subgraph_index
+        build.PrependUOffsetTRelativeSlot(0, maps[0], 0)
+        build.PrependUOffsetTRelativeSlot(1, maps[1], 0)
+        build.PrependUOffsetTRelativeSlot(2, key, 0)
+        return int(build.EndObject())
+
+    def tensor_map(self, name: str, index: int) -> int:
+        text = self.builder.CreateString(name)
+        self.builder.StartObject(2)  # TensorMap: name, tensor_index
+        self.builder.PrependUOffsetTRelativeSlot(0, text, 0)
+        self.builder.PrependUint32Slot(1, index, 0)
+        return int(self.builder.EndObject())
+
+
+def mutants(original: bytes, count: int, *, seed: int = 0) -> list[tuple[str, bytes]]:
+    """`count` damaged copies of a model file, named by what was done to them, in turns: 10 bytes
+    changed at random, the file cut short, and a 4-byte aligned word (where flatbuffers keep
+    offsets and lengths, and protobuf keeps tags and lengths) overwritten with a large, small or
+    random number. The same `seed` gives the same files."""
+    import random
+
+    rng = random.Random(seed)
+    made = []
+    for index in range(count):
+        data = bytearray(original)
+        if index % 3 == 0:
+            for _ in range(10):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            name = "flipped"
+        elif index % 3 == 1:
+            data = data[: rng.randrange(len(data))]
+            name = f"cut at {len(data)}"
+        else:
+            at = rng.randrange(len(data) - 4) & ~3
+            value = rng.choice([0xFFFFFFFF, 0x7FFFFFFF, 0x80000000, len(data), 4, rng.randrange(1 << 32)])
+            data[at : at + 4] = value.to_bytes(4, "little")
+            name = f"word at {at} = {value:#x}"
+        made.append((f"{index}: {name}", bytes(data)))
+    return made

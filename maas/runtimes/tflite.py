@@ -15,6 +15,7 @@ import numpy as np
 from maas.errors import ArtifactError, InferenceError, without_paths
 from maas.protocol.datatypes import datatype_of
 from maas.runtimes.base import Runtime, Signature, TensorSpec
+from maas.runtimes.tflite_verify import verify_tflite_file
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -88,6 +89,7 @@ class TfliteRuntime(Runtime):
 
     @classmethod
     def load(cls, path: Path) -> TfliteRuntime:
+        verify_tflite_file(path)  # tflite-runtime trusts the flatbuffer: a damaged one crashes it
         interpreter_type = interpreter_class()
         try:
             interpreter = interpreter_type(model_path=str(path))
