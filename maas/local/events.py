@@ -16,6 +16,8 @@ from urllib.parse import parse_qs, unquote
 
 # Content types API Gateway passes as text; anything else arrives base64-encoded.
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded")
+# Lambda refuses a synchronous invocation event or response over 6 MB (6,291,456 bytes).
+LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
 
 
 @dataclass
@@ -86,3 +88,10 @@ def http_response(result: Any) -> HttpResponse:
     body = result.get("body") or ""
     raw = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
     return HttpResponse(int(result["statusCode"]), headers, raw)
+
+
+def payload_size(payload: Any) -> int:
+    """The bytes of `payload` (an event, or what a handler returned) as JSON on its way to or from
+    Lambda: a binary body counts base64-encoded and a text body escaped. The most compact
+    encoding is counted, so that nothing AWS would take is refused here."""
+    return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())

@@ -1,38 +1,40 @@
 """A local stand-in for API Gateway: HTTP in, Lambda proxy events to a handler, HTTP out.
 
 Each request becomes the payload 2.0 event AWS would send and is passed to the very
-handler that runs in Lambda, so local and cloud share one code path. Invocations
-run one at a time, as in one Lambda container: the handler keeps per-invocation
-state (Powertools' current event) that must not interleave.
+handler that runs in Lambda, so local and cloud share one code path, within Lambda's
+6 MB limits on the event and on the response. Invocations of one function run one at a
+time, as in one Lambda container: the handler keeps per-invocation state (Powertools'
+current event) that must not interleave. The HTTP side (`maas.local.http_server`) keeps
+waiting clients off the functions' threads and bounds how long each may wait.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import logging
-import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from maas.errors import ConfigError
 from maas.local.context import LocalLambdaContext
-from maas.local.events import HttpResponse, http_api_event, http_response
+from maas.local.events import LAMBDA_PAYLOAD_LIMIT, HttpResponse, http_api_event, http_response, payload_size
+from maas.local.http_server import HttpServer, ServerLimits
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import Executor
     from pathlib import Path
     from types import ModuleType
 
+    from maas.local.http1 import Request, RequestHead
     from maas.local.sigv4 import SigV4Verifier
 
 logger = logging.getLogger(__name__)
 
-
-# Lambda refuses synchronous payloads over 6 MB; the local gateway does the same, visibly.
-MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+_ROUTED_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 
 
 def load_handler(path: Path, attribute: str = "handler") -> Callable[[dict[str, Any], Any], Any]:
@@ -53,14 +55,9 @@ def load_handler_module(path: Path) -> ModuleType:
     return module
 
 
-class LocalGateway(ThreadingHTTPServer):
+class LocalGateway(HttpServer):
     """An HTTP server on `host:port` that invokes, for each request, the handler of the longest
     matching path prefix in `routes`, as the deployed API's routes do."""
-
-    daemon_threads = True
-    # socketserver's default backlog of 5 resets connections when 32 clients connect at
-    # once (found by bench/load.py); API Gateway queues them.
-    request_queue_size = 128
 
     def __init__(
         self,
@@ -69,25 +66,20 @@ class LocalGateway(ThreadingHTTPServer):
         routes: dict[str, Callable[[dict[str, Any], Any], Any]],
         *,
         verifier: SigV4Verifier | None = None,
+        limits: ServerLimits | None = None,
     ) -> None:
+        super().__init__(host, port, limits=limits)
         self.verifier = verifier
         self.routes = sorted(routes.items(), key=lambda route: len(route[0]), reverse=True)
-        # One lock per function: each behaves as one Lambda container.
+        # One lock and one thread per function: each behaves as one Lambda container.
         self.locks = {prefix: threading.Lock() for prefix in routes}
-        super().__init__((host, port), _RequestHandler)
+        self._containers: dict[str, ThreadPoolExecutor] = {}
+        self._containers_guard = threading.Lock()
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up mid-exchange is routine; anything else is worth a trace.
-        error = sys.exc_info()[1]
-        if isinstance(error, ConnectionError | TimeoutError):
-            logger.debug("client %s went away: %s", client_address, error)
-        else:
-            logger.exception("error serving a request from %s", client_address)
 
     def add_route(self, prefix: str, handler: Callable[[dict[str, Any], Any], Any]) -> None:
         """Route `prefix` to `handler` from now on (routes of a deployed API arrive one by one)."""
@@ -96,22 +88,85 @@ class LocalGateway(ThreadingHTTPServer):
         self.locks.setdefault(prefix, threading.Lock())
         self.routes = sorted(routes.items(), key=lambda route: len(route[0]), reverse=True)
 
+    def route_for(self, path: str) -> str | None:
+        """The prefix routed for `path` (percent-decoded, as API Gateway matches it), if any."""
+        return next(
+            (
+                prefix
+                for prefix, _ in self.routes
+                if path == prefix or path.startswith(prefix.rstrip("/") + "/")
+            ),
+            None,
+        )
+
+    def check_head(self, head: RequestHead) -> HttpResponse | None:
+        if head.content_length > LAMBDA_PAYLOAD_LIMIT:
+            return _json_response(
+                413,
+                {
+                    "error": f"request body of {head.content_length} bytes is over the {LAMBDA_PAYLOAD_LIMIT} byte "
+                    "(6 MB) Lambda payload limit; send large inputs through S3 batch inference"
+                },
+            )
+        return None
+
+    def executor_for(self, head: RequestHead) -> Executor:
+        """The thread of the function this request is routed to (the shared pool if none)."""
+        prefix = self.route_for(unquote(head.target.partition("?")[0]))
+        if prefix is None:
+            return super().executor_for(head)
+        with self._containers_guard:
+            if prefix not in self._containers:
+                self._containers[prefix] = ThreadPoolExecutor(1, thread_name_prefix=f"function {prefix}")
+            return self._containers[prefix]
+
+    def respond(self, request: Request) -> HttpResponse:
+        """What API Gateway answers `request`: refused (method, signature, event size) or invoked."""
+        head = request.head
+        if head.method not in _ROUTED_METHODS:
+            # HEAD, OPTIONS, TRACE or made up: no route has them, as in API Gateway.
+            return _json_response(
+                405, {"error": f"method {head.method} is not allowed; use GET, POST, PUT or DELETE"}
+            )
+        if self.verifier is not None:
+            refusal = self.verifier.check(
+                head.method, f"http://{head.headers.get('host', '')}{head.target}", head.headers, request.body
+            )
+            if refusal is not None:
+                return _json_response(refusal.status, {"error": refusal.message})
+        event = http_api_event(
+            method=head.method,
+            target=head.target,
+            headers=head.headers,
+            body=request.body,
+            source_ip=request.client,
+        )
+        size = payload_size(event)
+        if size > LAMBDA_PAYLOAD_LIMIT:
+            return _json_response(
+                413,
+                {
+                    "error": f"the invocation event of {size} bytes (the body as API Gateway passes it on: "
+                    f"base64 if binary, escaped in JSON) is over the {LAMBDA_PAYLOAD_LIMIT} byte (6 MB) Lambda "
+                    "payload limit; send large inputs through S3 batch inference"
+                },
+            )
+        return self.invoke(event)
+
     def invoke(self, event: dict[str, Any]) -> HttpResponse:
         path = event["rawPath"]
-        route = next(
-            (r for r in self.routes if path == r[0] or path.startswith(r[0].rstrip("/") + "/")), None
-        )
-        if route is None:
+        prefix = self.route_for(path)
+        if prefix is None:
             return _json_response(
                 404, {"error": f"no route for {event['requestContext']['http']['method']} {path}"}
             )
         try:
-            result = self.invoke_function(route[0], event)
+            result = self.invoke_function(prefix, event)
         except Exception:
             # What API Gateway answers when the function itself fails.
             logger.exception("the Lambda handler raised")
             return _json_response(500, {"error": "Internal Server Error: the function raised (see the log)"})
-        return http_response(result)
+        return _lambda_response(result)
 
     def invoke_function(self, prefix: str, event: dict[str, Any]) -> Any:
         """Invoke the function routed at `prefix` directly, one invocation at a time per
@@ -120,125 +175,32 @@ class LocalGateway(ThreadingHTTPServer):
         with self.locks[prefix]:
             return handler(event, LocalLambdaContext())
 
+    def server_close(self) -> None:
+        super().server_close()
+        with self._containers_guard:
+            for container in self._containers.values():
+                container.shutdown(wait=False, cancel_futures=True)
 
-class _RequestHandler(BaseHTTPRequestHandler):
-    server: LocalGateway
-    protocol_version = "HTTP/1.1"  # keep-alive, as the clients of Triton expect
-    # Headers and body go out in separate writes; with Nagle on, each keep-alive exchange
-    # would wait for the client's delayed ACK (about 40 ms).
-    disable_nagle_algorithm = True
 
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def __getattr__(self, name: str) -> Any:
-        # Any other method (HEAD, OPTIONS, TRACE, or made up) has no route, as in API Gateway.
-        if name.startswith("do_"):
-            return self._not_allowed
-        raise AttributeError(name)
-
-    def _not_allowed(self) -> None:
-        length = self.headers.get("Content-Length") or "0"
-        self._discard(int(length) if length.isascii() and length.isdigit() else 0)
-        self._send(
-            _json_response(
-                405, {"error": f"method {self.command} is not allowed; use GET, POST, PUT or DELETE"}
-            )
+def _lambda_response(result: Any) -> HttpResponse:
+    """What API Gateway answers for what a function returned: Lambda itself refuses a
+    response over 6 MB (and one that is not JSON), and API Gateway then answers 5xx."""
+    try:
+        size = payload_size(result)
+    except (TypeError, ValueError) as error:
+        logger.error("the Lambda handler returned a value that is not JSON: %s", error)
+        return _json_response(502, {"error": f"the function's response is not JSON ({error})"})
+    if size > LAMBDA_PAYLOAD_LIMIT:
+        logger.error("the Lambda handler returned %d bytes, over the 6 MB limit", size)
+        return _json_response(
+            502,
+            {
+                "error": f"the function's response of {size} bytes is over the {LAMBDA_PAYLOAD_LIMIT} byte (6 MB) "
+                "Lambda response payload limit, which AWS answers with a 5xx; ask for less, or use S3 batch "
+                "inference for large outputs"
+            },
         )
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """Errors of the HTTP layer itself (a malformed request line, headers too long) in the
-        API's {"error": ...} shape, not http.server's HTML page."""
-        self.close_connection = True
-        with contextlib.suppress(OSError):  # the client may be gone already
-            self._send(_json_response(code, {"error": message or explain or f"HTTP error {code}"}))
-
-    def _serve(self) -> None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self.close_connection = True
-            self._send(
-                _json_response(
-                    411, {"error": "chunked request bodies are not supported, send Content-Length"}
-                )
-            )
-            return
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            self._send(_json_response(400, {"error": "Content-Length is not a non-negative integer"}))
-            return
-        if length > MAX_PAYLOAD_BYTES:
-            self._discard(length)
-            self._send(
-                _json_response(
-                    413,
-                    {
-                        "error": f"request body of {length} bytes is over the {MAX_PAYLOAD_BYTES} byte (6 MB) "
-                        "Lambda payload limit; send large inputs through S3 batch inference"
-                    },
-                )
-            )
-            return
-        body = self.rfile.read(length) if length else b""
-        if self.server.verifier is not None:
-            refusal = self.server.verifier.check(
-                self.command,
-                f"http://{self.headers.get('Host', '')}{self.path}",
-                dict(self.headers.items()),
-                body,
-            )
-            if refusal is not None:
-                self._send(_json_response(refusal.status, {"error": refusal.message}))
-                return
-        event = http_api_event(
-            method=self.command,
-            target=self.path,
-            headers={name: value for name, value in self.headers.items()},
-            body=body,
-            source_ip=self.client_address[0],
-        )
-        self._send(self.server.invoke(event))
-
-    def _discard(self, length: int) -> None:
-        # Drain a moderately oversized body so the client reads our 413 instead of a reset;
-        # past that, just close the connection after answering.
-        if length > 8 * MAX_PAYLOAD_BYTES:
-            self.close_connection = True
-            return
-        remaining = length
-        while remaining > 0:
-            chunk = self.rfile.read(min(remaining, 1 << 20))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-
-    def _send(self, response: HttpResponse) -> None:
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            if name not in ("content-length", "connection"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.info("%s %s", self.address_string(), format % args)
+    return http_response(result)
 
 
 def _json_response(status: int, body: dict[str, str]) -> HttpResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from maas.local.events import http_api_event, http_response
+from maas.local.events import http_api_event, http_response, payload_size
 
 
 def test_a_json_request_becomes_a_payload_2_event() -> None:
@@ -53,3 +53,27 @@ def test_a_bare_return_value_is_a_json_200_as_payload_2_allows() -> None:
     response = http_response({"ok": True})
     assert response.status == 200
     assert response.body == b'{"ok": true}'
+
+
+def test_the_event_size_counts_a_binary_body_as_lambda_receives_it_base64_encoded() -> None:
+    body = b"\x00" * 3_000_000
+    event = http_api_event(
+        method="POST",
+        target="/v2/models/m/infer",
+        headers={"Content-Type": "application/octet-stream"},
+        body=body,
+    )
+    assert 4_000_000 < payload_size(event) < 4_000_000 + 2_000
+
+
+def test_the_event_size_counts_a_text_body_escaped_as_it_is_in_the_event() -> None:
+    body = ('"' * 1_000_000).encode()
+    event = http_api_event(method="POST", target="/", headers={"Content-Type": "text/plain"}, body=body)
+    assert 2_000_000 < payload_size(event) < 2_000_000 + 2_000
+
+
+def test_the_event_size_counts_non_ascii_text_in_utf_8_not_in_escapes() -> None:
+    """The most compact JSON is counted, so nothing AWS would take is refused locally."""
+    body = ("é" * 1_000_000).encode()
+    event = http_api_event(method="POST", target="/", headers={"Content-Type": "text/plain"}, body=body)
+    assert 2_000_000 < payload_size(event) < 2_000_000 + 2_000
