@@ -267,3 +267,26 @@ def mutants(original: bytes, count: int, *, seed: int = 0) -> list[tuple[str, by
             name = f"word at {at} = {value:#x}"
         made.append((f"{index}: {name}", bytes(data)))
     return made
+
+
+class CrashingRuntime:
+    """A runtime (for RUNTIMES) whose load dies by SIGSEGV, as native code does on a file it
+    misreads, or never returns for a file named `*hang*`. In the process whose pid a file's
+    `.pid` neighbour holds (the caller that should have isolated it) it refuses instead, so a
+    test of isolation fails rather than crashing the test run."""
+
+    @classmethod
+    def load(cls, path: Path, limits: object = None) -> Any:
+        import os
+        import signal
+        import time
+
+        from maas.errors import ArtifactError
+
+        marker = path.with_suffix(".pid")
+        if marker.exists() and marker.read_text() == str(os.getpid()):
+            raise ArtifactError(f"'{path.name}' was loaded in the caller's own process")
+        if "hang" in path.name:
+            time.sleep(3600)
+        os.kill(os.getpid(), signal.SIGSEGV)
+        raise AssertionError("unreachable")

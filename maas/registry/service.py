@@ -19,7 +19,8 @@ from maas.registry.models import (
     VersionStatus,
 )
 from maas.registry.store import MAX_ALIAS_VERSIONS, MAX_RECORD_BYTES, name_taken
-from maas.runtimes import Signature, TensorSpec, framework_of, load_runtime
+from maas.runtimes import Signature, TensorSpec, framework_of
+from maas.runtimes.probe import signature_in_child
 from maas.sources import check_name, is_version_number
 
 if TYPE_CHECKING:
@@ -96,7 +97,8 @@ class Registry:
             raise name_taken(name, owner)
         try:
             framework = framework_of(artifact)
-            signature = load_runtime(artifact, framework).signature
+            # In a child process: the file is untrusted, and a runtime may crash on it.
+            signature = signature_in_child(artifact, framework)
         except ArtifactError as error:
             raise InvalidInput(f"cannot register '{artifact.name}': {error.message}") from None
         if target is Target.SAGEMAKER and framework != "onnx":
