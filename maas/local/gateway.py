@@ -4,8 +4,10 @@ Each request becomes the payload 2.0 event AWS would send and is passed to the v
 handler that runs in Lambda, so local and cloud share one code path, within Lambda's
 6 MB limits on the event and on the response. Invocations of one function run one at a
 time, as in one Lambda container: the handler keeps per-invocation state (Powertools'
-current event) that must not interleave. The HTTP side (`maas.local.http_server`) keeps
-waiting clients off the functions' threads and bounds how long each may wait.
+current event) that must not interleave; a handler with a `concurrency` attribute (a pool
+of worker processes, each one container) takes that many at once. The HTTP side
+(`maas.local.http_server`) keeps waiting clients off the functions' threads and bounds how
+long each may wait.
 """
 
 from __future__ import annotations
@@ -117,7 +119,10 @@ class LocalGateway(HttpServer):
             return super().executor_for(head)
         with self._containers_guard:
             if prefix not in self._containers:
-                self._containers[prefix] = ThreadPoolExecutor(1, thread_name_prefix=f"function {prefix}")
+                threads = _concurrency(dict(self.routes)[prefix])
+                self._containers[prefix] = ThreadPoolExecutor(
+                    threads, thread_name_prefix=f"function {prefix}"
+                )
             return self._containers[prefix]
 
     def respond(self, request: Request) -> HttpResponse:
@@ -172,6 +177,8 @@ class LocalGateway(HttpServer):
         """Invoke the function routed at `prefix` directly, one invocation at a time per
         function (the SQS trigger uses this too); its exceptions propagate."""
         handler = dict(self.routes)[prefix]
+        if _concurrency(handler) > 1:  # its own containers keep their invocations apart
+            return handler(event, LocalLambdaContext())
         with self.locks[prefix]:
             return handler(event, LocalLambdaContext())
 
@@ -180,6 +187,11 @@ class LocalGateway(HttpServer):
         with self._containers_guard:
             for container in self._containers.values():
                 container.shutdown(wait=False, cancel_futures=True)
+
+
+def _concurrency(handler: Callable[[dict[str, Any], Any], Any]) -> int:
+    """How many invocations `handler` takes at once: one, unless it says more."""
+    return max(1, int(getattr(handler, "concurrency", 1)))
 
 
 def _lambda_response(result: Any) -> HttpResponse:
