@@ -10,11 +10,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from maas import __version__
-from maas.errors import ArtifactError, InvalidInput, MaasError, ModelNotReady
+from maas.cache import LruBudget
+from maas.errors import (
+    ArtifactError,
+    BudgetExceeded,
+    DeadlineExceeded,
+    InvalidInput,
+    MaasError,
+    ModelNotReady,
+)
 from maas.protocol import (
     InferenceRequest,
     InferenceResponse,
@@ -29,9 +38,10 @@ from maas.protocol import (
     input_buffers,
     output_as_binary,
 )
+from maas.runtimes.budget import MB, NO_LIMITS, Limits, loading_with
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     import numpy as np
 
@@ -62,8 +72,10 @@ class _LoadFailure:
 class DataPlane:
     """Health, metadata and inference over the models of one `ModelSource`.
 
-    Loaded runtimes are cached by the source's cache key; a model that fails to load
-    answers 503 with the reason, and loading is retried after `retry_after` seconds.
+    Loaded runtimes are cached by the source's cache key, the least recently used evicted
+    while their models pass `cache_bytes` (never one serving a request); a model that fails
+    to load answers 503 with the reason, and loading is retried after `retry_after` seconds.
+    Each prediction runs within `limits`, and a response carries at most `max_response_bytes`.
     """
 
     def __init__(
@@ -73,12 +85,18 @@ class DataPlane:
         server_name: str = "maas",
         retry_after: float = 5.0,
         on_load: Callable[[ModelRef, float], None] | None = None,
+        limits: Limits = NO_LIMITS,
+        cache_bytes: int | None = None,
+        max_response_bytes: int | None = None,
     ) -> None:
         self.source = source
         self.on_load = on_load
         self.server_name = server_name
         self.retry_after = retry_after
-        self._loaded: dict[str, Runtime | _LoadFailure] = {}
+        self.limits = limits
+        self.max_response_bytes = max_response_bytes
+        self._loaded: LruBudget[Runtime] = LruBudget(cache_bytes)
+        self._failures: dict[str, _LoadFailure] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -122,27 +140,42 @@ class DataPlane:
         self, ref: ModelRef, request: InferenceRequest, binary: bytes = b""
     ) -> InferenceResult:
         """`infer` on a version already resolved (a canary arm already drawn)."""
-        runtime = self.runtime(ref)
-        arrays = _checked_inputs(request, binary, runtime.signature)
-        wanted = _requested_outputs(request, runtime.signature)
-        started = time.perf_counter()
-        outputs, answered_by = runtime.predict_served(arrays)
-        inference_ms = (time.perf_counter() - started) * 1000
-        response = InferenceResponse.model_construct(
-            model_name=ref.name,
-            model_version=answered_by or ref.version,
-            id=request.id,
-            parameters=None,
-            outputs=[],
-        )
-        result = InferenceResult(response=response, inference_ms=inference_ms)
-        for output_name in wanted:
-            output, raw = encode_tensor(
-                output_name, outputs[output_name], binary=output_as_binary(request, output_name)
+        with self.serving(ref) as runtime:
+            arrays = _checked_inputs(request, binary, runtime.signature)
+            wanted = _requested_outputs(request, runtime.signature)
+            started = time.perf_counter()
+            try:
+                outputs, answered_by = runtime.predict_served(arrays)
+            except (BudgetExceeded, DeadlineExceeded) as error:
+                raise type(error)(f"model '{ref.name}' version '{ref.version}' {error.message}") from None
+            inference_ms = (time.perf_counter() - started) * 1000
+            least = _least_response_bytes(request, outputs, wanted)
+            if self.max_response_bytes is not None and least > self.max_response_bytes:
+                # Dropped before raising: the traceback would keep the arrays, and their memory.
+                del outputs
+                runtime.release()
+                raise BudgetExceeded(
+                    f"model '{ref.name}' version '{ref.version}' answered with outputs of at least "
+                    f"{least / MB:.1f} MB, more than the {self.max_response_bytes / MB:g} MB a response "
+                    "may carry (MAAS_MAX_RESPONSE_MB)"
+                )
+            response = InferenceResponse.model_construct(
+                model_name=ref.name,
+                model_version=answered_by or ref.version,
+                id=request.id,
+                parameters=None,
+                outputs=[],
             )
-            response.outputs.append(output)
-            if raw is not None:
-                result.binary.append(raw)
+            result = InferenceResult(response=response, inference_ms=inference_ms)
+            for output_name in wanted:
+                output, raw = encode_tensor(
+                    output_name, outputs[output_name], binary=output_as_binary(request, output_name)
+                )
+                response.outputs.append(output)
+                if raw is not None:
+                    result.binary.append(raw)
+            del outputs  # the response holds copies: the runtime may give the arrays' memory back
+            runtime.release()
         return result
 
     def preload(self, names: list[str]) -> None:
@@ -152,36 +185,55 @@ class DataPlane:
         """
         for name in names:
             try:
-                self.runtime(self.source.resolve(name)).warm()
+                with self.serving(self.source.resolve(name)) as runtime:
+                    runtime.warm()
             except MaasError as error:
                 logger.error("could not preload model %s: %s", name, error.message)
 
     def runtime(self, ref: ModelRef) -> Runtime:
-        """The loaded runtime of `ref`, loading it once; raises ModelNotReady if it fails to load."""
-        cached = self._loaded.get(ref.cache_key)
-        if self._needs_load(cached):
-            # One loader per model; other threads wait for it rather than load again.
-            with self._lock_for(ref.cache_key):
-                cached = self._loaded.get(ref.cache_key)
-                if self._needs_load(cached):
-                    cached = self._load(ref)
-                    self._loaded[ref.cache_key] = cached
-        if isinstance(cached, _LoadFailure):
-            raise ModelNotReady(
-                f"model '{ref.name}' version '{ref.version}' is not ready: {cached.error.message}"
-            )
-        assert cached is not None  # _needs_load() is False only once something is cached
-        return cached
+        """The loaded runtime of `ref`, loading it once; raises ModelNotReady if it fails to load.
 
-    def _needs_load(self, cached: Runtime | _LoadFailure | None) -> bool:
-        if cached is None:
-            return True
-        return isinstance(cached, _LoadFailure) and time.monotonic() - cached.at >= self.retry_after
+        The cache may evict it once this returns: to keep it while it serves, use `serving`.
+        """
+        with self.serving(ref) as runtime:
+            return runtime
+
+    @contextmanager
+    def serving(self, ref: ModelRef) -> Iterator[Runtime]:
+        """The loaded runtime of `ref` (loaded once), which the cache keeps until the block ends.
+        Raises ModelNotReady if it fails to load."""
+        runtime = self._loaded.checkout(ref.cache_key)
+        if runtime is None:
+            runtime = self._load_pinned(ref)
+        try:
+            yield runtime
+        finally:
+            self._loaded.checkin(ref.cache_key)
+
+    def _load_pinned(self, ref: ModelRef) -> Runtime:
+        # One loader per model; other threads wait for it rather than load again.
+        with self._lock_for(ref.cache_key):
+            runtime = self._loaded.checkout(ref.cache_key)
+            if runtime is not None:
+                return runtime
+            failure = self._failures.get(ref.cache_key)
+            if failure is None or time.monotonic() - failure.at >= self.retry_after:
+                loaded = self._load(ref)
+                if not isinstance(loaded, _LoadFailure):
+                    self._failures.pop(ref.cache_key, None)
+                    label = f"model {ref.name} version {ref.version}"
+                    self._loaded.add(ref.cache_key, loaded, loaded.memory_bytes, label=label, pinned=True)
+                    return loaded
+                self._failures[ref.cache_key] = failure = loaded
+        raise ModelNotReady(
+            f"model '{ref.name}' version '{ref.version}' is not ready: {failure.error.message}"
+        )
 
     def _load(self, ref: ModelRef) -> Runtime | _LoadFailure:
         started = time.perf_counter()
         try:
-            runtime = self.source.load(ref)
+            with loading_with(self.limits):
+                runtime = self.source.load(ref)
         except ArtifactError as error:
             logger.error("model %s version %s failed to load: %s", ref.name, ref.version, error.message)
             return _LoadFailure(error=error, at=time.monotonic())
@@ -224,6 +276,16 @@ def _checked_inputs(request: InferenceRequest, binary: bytes, signature: Signatu
     if missing:
         raise InvalidInput(f"missing input(s): {', '.join(missing)}")
     return arrays
+
+
+def _least_response_bytes(
+    request: InferenceRequest, outputs: dict[str, np.ndarray], wanted: list[str]
+) -> int:
+    """The fewest bytes the outputs can take in a response (each element's raw bytes as binary
+    data, "0," in JSON), known before encoding them: JSON makes a Python object of each element."""
+    return sum(
+        outputs[name].nbytes if output_as_binary(request, name) else 2 * outputs[name].size for name in wanted
+    )
 
 
 def _requested_outputs(request: InferenceRequest, signature: Signature) -> list[str]:

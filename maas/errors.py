@@ -62,6 +62,19 @@ class InferenceError(MaasError):
     status = 500
 
 
+class BudgetExceeded(MaasError):
+    """A request needed more memory than one request may use, or would answer with more
+    than a response may carry; the same request will be refused again."""
+
+    status = 507
+
+
+class DeadlineExceeded(MaasError):
+    """A prediction ran past the request deadline and was stopped."""
+
+    status = 504
+
+
 class ArtifactError(MaasError):
     """A model file is missing, corrupt, or of a kind no installed runtime can load."""
 

@@ -14,8 +14,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from maas.errors import ConfigError
+from maas.runtimes.budget import MB, Limits
 
 PREFIX = "MAAS_"
+# Lambda's own variable for the function's memory, in MB: the budgets below are shares of it.
+LAMBDA_MEMORY = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+# Shares of the function's memory: what one request may allocate, and what loaded models may
+# take; the rest is Python, the runtime itself, and the response being encoded.
+REQUEST_MEMORY_SHARE = 0.5
+CACHE_MEMORY_SHARE = 0.25
+# Share of /tmp for downloaded artifacts; Lambda's default /tmp is 512 MB.
+CACHE_DISK_SHARE = 0.8
+LAMBDA_DEFAULT_TMP_MB = 512
 
 
 class PredictSettings(BaseModel):
@@ -57,6 +67,36 @@ class PredictSettings(BaseModel):
     load_retry_seconds: float = Field(
         default=5.0, ge=0, description="How long a failed model load is remembered."
     )
+    function_memory_mb: int | None = Field(
+        default=None, gt=0, description=f"The function's memory ({LAMBDA_MEMORY}, set by Lambda)."
+    )
+    request_memory_mb: int | None = Field(
+        default=None,
+        gt=0,
+        description="What one prediction may allocate (activations and outputs); "
+        f"default: {REQUEST_MEMORY_SHARE:.0%} of the function's memory, unbounded outside Lambda.",
+    )
+    cache_memory_mb: int | None = Field(
+        default=None,
+        gt=0,
+        description="What loaded models may take in memory, least recently used evicted first; "
+        f"default: {CACHE_MEMORY_SHARE:.0%} of the function's memory, unbounded outside Lambda.",
+    )
+    cache_disk_mb: int | None = Field(
+        default=None,
+        gt=0,
+        description="What downloaded artifacts may take on disk, least recently used deleted first; "
+        f"default: {CACHE_DISK_SHARE:.0%} of /tmp on Lambda, of {LAMBDA_DEFAULT_TMP_MB} MB elsewhere.",
+    )
+    request_timeout_seconds: float = Field(
+        default=25.0,
+        ge=0,
+        description="How long one prediction may run before it is stopped (0: no limit); under "
+        "Lambda's timeout, so that a runaway graph is stopped before the function is killed.",
+    )
+    max_response_mb: float = Field(
+        default=6.0, gt=0, description="The most outputs one response may carry (Lambda's payload limit)."
+    )
 
     @field_validator("preload", mode="before")
     @classmethod
@@ -70,7 +110,49 @@ class PredictSettings(BaseModel):
         values = {
             key[len(PREFIX) :].lower(): value for key, value in source.items() if key.startswith(PREFIX)
         }
+        if LAMBDA_MEMORY in source:
+            values["function_memory_mb"] = source[LAMBDA_MEMORY]
         try:
             return cls.model_validate(values)
         except (ValidationError, json.JSONDecodeError) as error:
             raise ConfigError(f"bad MAAS_* environment: {error}") from None
+
+    def request_limits(self) -> Limits:
+        """What one prediction may use, for the data plane."""
+        return Limits(
+            memory_bytes=_bytes(self.request_memory_mb, self.function_memory_mb, REQUEST_MEMORY_SHARE),
+            model_bytes=self.cache_memory_bytes(),
+            deadline_seconds=self.request_timeout_seconds or None,
+        )
+
+    def cache_memory_bytes(self) -> int | None:
+        """The memory budget of loaded models (None: unbounded)."""
+        return _bytes(self.cache_memory_mb, self.function_memory_mb, CACHE_MEMORY_SHARE)
+
+    def cache_disk_bytes(self) -> int:
+        """The disk budget of downloaded artifacts: on Lambda, a share of the file system holding
+        the cache (/tmp is sized to the function's ephemeral storage, which no variable tells)."""
+        if self.cache_disk_mb is not None:
+            return self.cache_disk_mb * MB
+        tmp_bytes = LAMBDA_DEFAULT_TMP_MB * MB
+        if self.function_memory_mb is not None:
+            tmp_bytes = _file_system_bytes(self.artifact_cache_dir) or tmp_bytes
+        return int(tmp_bytes * CACHE_DISK_SHARE)
+
+    def max_response_bytes(self) -> int:
+        return int(self.max_response_mb * MB)
+
+
+def _bytes(chosen_mb: int | None, function_mb: int | None, share: float) -> int | None:
+    if chosen_mb is not None:
+        return chosen_mb * MB
+    return None if function_mb is None else int(function_mb * share * MB)
+
+
+def _file_system_bytes(path: Path) -> int | None:
+    """The size of the file system that holds `path` (or its nearest existing parent)."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            stat = os.statvfs(candidate)
+            return stat.f_blocks * stat.f_frsize
+    return None

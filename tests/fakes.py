@@ -118,6 +118,74 @@ def model_without_opset(path: Path) -> Path:
     return path
 
 
+# Hostile models: each lets the client choose how much work one request does.
+
+
+def filled_model(path: Path) -> Path:
+    """`shape` INT64 [2] -> `filled` FP32 [rows, cols] of ones: ConstantOfShape, the client choosing
+    how much the model allocates (shape [16384, 16384] asks for 1 GiB)."""
+    shape = helper.make_tensor_value_info("shape", TensorProto.INT64, [2])
+    filled = helper.make_tensor_value_info("filled", TensorProto.FLOAT, ["rows", "cols"])
+    one = helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])
+    node = helper.make_node("ConstantOfShape", ["shape"], ["filled"], value=one)
+    return _save(helper.make_graph([node], "filled", [shape], [filled]), path)
+
+
+def expanded_model(path: Path) -> Path:
+    """`shape` INT64 [2] -> `expanded` FP32 [rows, cols]: a one broadcast by Expand to the client's shape."""
+    shape = helper.make_tensor_value_info("shape", TensorProto.INT64, [2])
+    expanded = helper.make_tensor_value_info("expanded", TensorProto.FLOAT, ["rows", "cols"])
+    one = helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])
+    node = helper.make_node("Expand", ["one", "shape"], ["expanded"])
+    return _save(helper.make_graph([node], "expanded", [shape], [expanded], initializer=[one]), path)
+
+
+def looping_model(path: Path) -> Path:
+    """`trips` INT64 scalar -> `count` FP32 [1]: a Loop adding one per trip, as many trips as the
+    client asks (about a microsecond each: 10**12 trips would run for days)."""
+    trips = helper.make_tensor_value_info("trips", TensorProto.INT64, [])
+    count = helper.make_tensor_value_info("count", TensorProto.FLOAT, [1])
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Add", ["total_in", "one"], ["total_out"]),
+        ],
+        "trip",
+        [
+            helper.make_tensor_value_info("trip", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("total_in", TensorProto.FLOAT, [1]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("total_out", TensorProto.FLOAT, [1]),
+        ],
+        initializer=[helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])],
+    )
+    node = helper.make_node("Loop", ["trips", "keep_going", "zero"], ["count"], body=body)
+    initializers = [
+        helper.make_tensor("keep_going", TensorProto.BOOL, [], [True]),
+        helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]),
+    ]
+    return _save(helper.make_graph([node], "looping", [trips], [count], initializer=initializers), path)
+
+
+def weighty_model(path: Path, megabytes: int, *, weight: float = 0.5) -> Path:
+    """`x` FP32 [1] -> `y` FP32 [1]: sum(weight * x) over `megabytes` MB of weights, a model whose
+    size on disk and in memory is about `megabytes`; another `weight` gives other bytes."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    weights = numpy_helper.from_array(np.full(megabytes << 18, weight, dtype=np.float32), "w")
+    nodes = [
+        helper.make_node("Mul", ["w", "x"], ["scaled"]),
+        helper.make_node("ReduceSum", ["scaled"], ["y"], keepdims=1),
+    ]
+    return _save(helper.make_graph(nodes, "weighty", [x], [y], initializer=[weights]), path)
+
+
 def tflite_add_model(
     path: Path,
     *,

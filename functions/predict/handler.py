@@ -28,6 +28,9 @@ dataplane = DataPlane(
     source_from_settings(settings),
     server_name=settings.server_name,
     retry_after=settings.load_retry_seconds,
+    limits=settings.request_limits(),
+    cache_bytes=settings.cache_memory_bytes(),
+    max_response_bytes=settings.max_response_bytes(),
     on_load=lambda ref, seconds: emf.model_loaded(ref.name, ref.version, seconds),
 )
 dataplane.preload(settings.preload)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from maas.errors import ArtifactError
 from maas.runtimes.base import Runtime, Signature, TensorSpec
+from maas.runtimes.budget import Limits, loading_limits
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -45,14 +46,17 @@ def runtime_class(framework: str) -> type[Runtime]:
     return cls
 
 
-def load_runtime(path: Path, framework: str | None = None) -> Runtime:
-    """Load the model file at `path` with the runtime of its framework (by suffix if not given)."""
-    return runtime_class(framework or framework_of(path)).load(path)
+def load_runtime(path: Path, framework: str | None = None, limits: Limits | None = None) -> Runtime:
+    """Load the model file at `path` with the runtime of its framework (by suffix if not given),
+    to predict within `limits` (by default those of the data plane loading it, if any)."""
+    chosen = limits if limits is not None else loading_limits()
+    return runtime_class(framework or framework_of(path)).load(path, chosen)
 
 
 __all__ = [
     "RUNTIMES",
     "SUFFIXES",
+    "Limits",
     "Runtime",
     "Signature",
     "TensorSpec",

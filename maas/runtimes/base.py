@@ -6,6 +6,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from maas.errors import ArtifactError
+from maas.runtimes.budget import MB, NO_LIMITS, Limits
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
@@ -46,17 +49,22 @@ class Runtime(ABC):
 
     `predict` receives arrays already checked against `signature` (names, datatypes,
     shapes) and returns every output by name. Implementations must be safe to call
-    from several threads at once.
+    from several threads at once, and keep within `limits` (raising BudgetExceeded or
+    DeadlineExceeded) where their framework lets them.
     """
 
     # The platform name OIP model metadata reports, as Triton names it.
     platform: ClassVar[str]
     signature: Signature
+    limits: Limits = NO_LIMITS
+    # What the loaded model holds in memory, as the cache counts it (its file's size).
+    memory_bytes: int = 0
 
     @classmethod
     @abstractmethod
-    def load(cls, path: Path) -> Runtime:
-        """Load the model file at `path`; raises ArtifactError if it cannot be loaded."""
+    def load(cls, path: Path, limits: Limits = NO_LIMITS) -> Runtime:
+        """Load the model file at `path` to predict within `limits`; raises ArtifactError if it
+        cannot be loaded, or if it is larger than `limits.model_bytes`."""
 
     @abstractmethod
     def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -66,6 +74,11 @@ class Runtime(ABC):
         """`predict`, and the version that computed the outputs where a remote server may answer
         with another than the one asked for (a SageMaker variant); None: the one loaded here."""
         return self.predict(inputs), None
+
+    def release(self) -> None:
+        """Give back memory the last prediction left in the runtime, once its outputs are no
+        longer referenced (an allocator's cached blocks). Nothing to do by default."""
+        return
 
     def warm(self) -> None:
         """One prediction on zeros (dynamic dimensions as 1), so that the first real request
@@ -84,3 +97,18 @@ class Runtime(ABC):
                 else np.zeros(shape, dtype)
             )
         self.predict(inputs)
+
+
+def model_file_size(path: Path, limits: Limits) -> int:
+    """The size of the model file at `path`; raises ArtifactError, before anything reads it,
+    if it is larger than `limits.model_bytes` (what the function can hold)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise ArtifactError(f"model file '{path.name}' cannot be read") from None
+    if limits.model_bytes is not None and size > limits.model_bytes:
+        raise ArtifactError(
+            f"'{path.name}' is {size / MB:.1f} MB, more than the {limits.model_bytes / MB:g} MB "
+            "this function keeps for models (MAAS_CACHE_MEMORY_MB)"
+        )
+    return size

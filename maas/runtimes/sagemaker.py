@@ -27,6 +27,7 @@ from maas.errors import (
 )
 from maas.protocol import json_tensors, tensor_from_json
 from maas.runtimes.base import Runtime, Signature
+from maas.runtimes.budget import NO_LIMITS, Limits
 from maas.sagemaker.endpoint import version_of_variant
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class SageMakerRuntime(Runtime):
         self._client = client
 
     @classmethod
-    def load(cls, path: Path) -> SageMakerRuntime:
+    def load(cls, path: Path, limits: Limits = NO_LIMITS) -> SageMakerRuntime:
         raise ArtifactError(
             f"'{path.name}' belongs to a SageMaker endpoint; it is not loaded in this process"
         )
