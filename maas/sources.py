@@ -158,6 +158,7 @@ def source_from_settings(settings: PredictSettings) -> ModelSource:
             default_alias=settings.default_alias,
             ttl=settings.alias_ttl_seconds,
             cache_dir=settings.artifact_cache_dir,
+            cache_disk_bytes=settings.cache_disk_bytes(),
             endpoint_prefix=settings.sagemaker_endpoint_prefix,
         )
     if settings.model_dir is not None:

@@ -6,9 +6,11 @@ import random
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from maas.cache import DiskCache
 from maas.errors import ModelNotFound
 from maas.registry.models import Target, VersionStatus
 from maas.registry.service import MAX_PAGE
@@ -33,7 +35,8 @@ class RegistrySource(ModelSource):
     Aliases and version records are re-read after `ttl` seconds, so a promotion
     reaches a warm function without a redeploy. A canary alias picks a version per
     request by weight. Artifacts are downloaded once to `cache_dir` and their sha256
-    is checked before they are loaded.
+    is checked before they are loaded; the least recently used are deleted to keep them
+    within `cache_disk_bytes` (None: no limit).
     """
 
     def __init__(
@@ -43,6 +46,7 @@ class RegistrySource(ModelSource):
         default_alias: str = "prod",
         ttl: float = 30.0,
         cache_dir: Path | None = None,
+        cache_disk_bytes: int | None = None,
         chooser: random.Random | None = None,
         endpoint_prefix: str = "maas",
         sagemaker_client: Any = None,
@@ -51,6 +55,7 @@ class RegistrySource(ModelSource):
         self.default_alias = default_alias
         self.ttl = ttl
         self.cache_dir = cache_dir or Path(tempfile.gettempdir()) / "maas-artifacts"
+        self.artifact_cache = DiskCache(self.cache_dir, cache_disk_bytes)
         self._chooser = chooser or random.Random()
         self.endpoint_prefix = endpoint_prefix
         self._sagemaker_client = sagemaker_client
@@ -91,8 +96,9 @@ class RegistrySource(ModelSource):
         record = self._record(ref.name, int(ref.version))
         if record.target is Target.SAGEMAKER:
             return self._endpoint_runtime(record)
-        path = self.registry.artifacts.fetch(record.artifact_key, record.sha256, self.cache_dir)
-        return load_runtime(path, record.framework)
+        fetch = partial(self.registry.artifacts.fetch, record.artifact_key, record.sha256, self.cache_dir)
+        with self.artifact_cache.holding(record.sha256, record.size, fetch) as path:
+            return load_runtime(path, record.framework)
 
     def ready(self) -> bool:
         return True
