@@ -57,6 +57,9 @@ _DATATYPES = {
 
 # BFCArena's refusal: "Available memory of 134217728 is smaller than requested bytes of 1073741824".
 _ARENA_REFUSAL = re.compile(r"smaller than requested bytes of (\d+)")
+# What the arena keeps of what requests used: below it, a request reuses pages instead of
+# faulting fresh ones in; above it, memory goes back to the system after the request.
+_KEPT_WARM_BYTES = 16 * MB
 # Outputs past this size hold arena memory until they are dropped; `release` then returns it.
 _RELEASE_AFTER_BYTES = 1 * MB
 # y = x + x on FP32 [1]: the smallest run that allocates from the shared arena, serialized
@@ -82,8 +85,13 @@ class _SharedArena:
         with self._lock:
             if self.max_bytes is None:
                 config = ort.OrtArenaCfg(
-                    # kNextPowerOfTwo: with kSameAsRequested, shrinking returned no memory when measured.
-                    {"max_mem": max_bytes, "arena_extend_strategy": 0}
+                    {
+                        "max_mem": max_bytes,
+                        # kNextPowerOfTwo: with kSameAsRequested, shrinking returned no memory when measured.
+                        "arena_extend_strategy": 0,
+                        # The first region is never returned: it keeps small requests' pages warm.
+                        "initial_chunk_size_bytes": min(_KEPT_WARM_BYTES, max_bytes),
+                    }
                 )
                 cpu = ort.OrtMemoryInfo(
                     "Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
