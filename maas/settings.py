@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from maas.errors import ConfigError
 from maas.runtimes.budget import MB, Limits
@@ -102,6 +102,18 @@ class PredictSettings(BaseModel):
     @classmethod
     def _json_list(cls, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _budgets_fit_the_function(self) -> PredictSettings:
+        # Past the function's memory, Lambda kills the process instead of maas refusing a request.
+        if self.function_memory_mb is not None:
+            budgets = (self.request_limits().memory_bytes or 0) + (self.cache_memory_bytes() or 0)
+            if budgets > self.function_memory_mb * MB:
+                raise ValueError(
+                    f"MAAS_REQUEST_MEMORY_MB and MAAS_CACHE_MEMORY_MB come to {budgets // MB} MB, more than "
+                    f"the function's {self.function_memory_mb} MB ({LAMBDA_MEMORY})"
+                )
+        return self
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> PredictSettings:

@@ -71,6 +71,17 @@ def test_a_budget_that_is_no_size_is_refused_naming_it(variable: str, value: str
         PredictSettings.from_environment({variable: value})
 
 
+def test_budgets_past_the_functions_memory_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"come to 1100 MB, more than the function's 1024 MB"):
+        PredictSettings.from_environment(
+            {
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+                "MAAS_REQUEST_MEMORY_MB": "900",
+                "MAAS_CACHE_MEMORY_MB": "200",
+            }
+        )
+
+
 def test_the_registry_source_gets_the_disk_budget(tmp_path: Path) -> None:
     settings = PredictSettings(
         registry_table="registry", artifact_bucket="artifacts", artifact_cache_dir=tmp_path, cache_disk_mb=7
