@@ -150,7 +150,11 @@ class LambdaModel(Construct):
             role=role,
             log_group=self.log_group,
             reserved_concurrency=reserved_concurrency,
-            environment=environment,
+            # One prediction stops before API Gateway's 30 s and the function's own timeout.
+            environment={
+                **environment,
+                "MAAS_REQUEST_TIMEOUT_SECONDS": str(_deadline(deployment.timeout_seconds, 28)),
+            },
             **common,  # type: ignore[arg-type]
         )
         self.alias = lambda_.Alias(
@@ -173,9 +177,18 @@ class LambdaModel(Construct):
                 role=_model_role(batch, batch_logs, name, table=table, bucket=bucket, what="batch function"),
                 log_group=batch_logs,
                 reserved_concurrency=batch_concurrency,
-                environment={**environment, "POWERTOOLS_SERVICE_NAME": f"maas-batch-{name}"},
+                environment={
+                    **environment,
+                    "POWERTOOLS_SERVICE_NAME": f"maas-batch-{name}",
+                    "MAAS_REQUEST_TIMEOUT_SECONDS": str(_deadline(deployment.batch_timeout_seconds, 900)),
+                },
                 **common,  # type: ignore[arg-type]
             )
+
+
+def _deadline(function_timeout: int, ceiling: int) -> int:
+    """Seconds one prediction may run: a margin under the function's timeout, at most `ceiling`."""
+    return max(1, min(function_timeout - 2, ceiling))
 
 
 def _model_role(

@@ -126,13 +126,53 @@ class BatchProcessor:
                 f"model '{model}' version {ref.version} targets {ref.target}; batch files for SageMaker "
                 "endpoints are not supported yet, register a Lambda version to run this file"
             )
-        runtime = self.dataplane.runtime(ref)
-        group = rows_per_call(model, runtime.signature)
-        chunk_size = self.chunk_size if group is None else max(group, self.chunk_size // group * group)
         outputs_at = output_key(model, selector, relative)
         errors_key = (
             ERRORS + (f"{model}/{selector}/" if selector else f"{model}/") + relative + ".errors.jsonl"
         )
+        # Held for the whole file: the load cache must not evict the version under it.
+        with self.dataplane.serving(ref) as runtime:
+            counts = self._predict_file(
+                runtime,
+                model,
+                (bucket, key, version_id),
+                suffix,
+                outputs_at=outputs_at,
+                errors_key=errors_key,
+            )
+        manifest = Manifest(
+            model=model,
+            version=ref.version,
+            sha256=ref.cache_key,
+            input=key,
+            output=outputs_at,
+            errors=errors_key if counts["failed"] else None,
+            rows_in=counts["in"],
+            rows_out=counts["out"],
+            rows_failed=counts["failed"],
+            duration_seconds=round(time.perf_counter() - started, 3),
+            input_version=version_id,
+        )
+        self._write_manifest(bucket, outputs_at, manifest)
+        logger.info(
+            "batch %s: %d rows in, %d out, %d failed", key, counts["in"], counts["out"], counts["failed"]
+        )
+        return manifest
+
+    def _predict_file(
+        self,
+        runtime: Runtime,
+        model: str,
+        source_object: tuple[str, str, str | None],
+        suffix: str,
+        *,
+        outputs_at: str,
+        errors_key: str,
+    ) -> dict[str, int]:
+        """Downloads the input, predicts it chunk by chunk and uploads outputs and errors; the counts."""
+        bucket, key, version_id = source_object
+        group = rows_per_call(model, runtime.signature)
+        chunk_size = self.chunk_size if group is None else max(group, self.chunk_size // group * group)
         with tempfile.TemporaryDirectory(prefix="maas-batch-") as scratch:
             source = Path(scratch) / f"input{suffix}"
             extra = {"VersionId": version_id} if version_id else None
@@ -154,24 +194,7 @@ class BatchProcessor:
             self.s3.upload_file(str(writer.path), bucket, outputs_at)
             if counts["failed"]:
                 self.s3.upload_file(str(errors_path), bucket, errors_key)
-        manifest = Manifest(
-            model=model,
-            version=ref.version,
-            sha256=ref.cache_key,
-            input=key,
-            output=outputs_at,
-            errors=errors_key if counts["failed"] else None,
-            rows_in=counts["in"],
-            rows_out=counts["out"],
-            rows_failed=counts["failed"],
-            duration_seconds=round(time.perf_counter() - started, 3),
-            input_version=version_id,
-        )
-        self._write_manifest(bucket, outputs_at, manifest)
-        logger.info(
-            "batch %s: %d rows in, %d out, %d failed", key, counts["in"], counts["out"], counts["failed"]
-        )
-        return manifest
+        return counts
 
     def record_failure(
         self, bucket: str, key: str, reason: str, version_id: str | None = None

@@ -405,6 +405,9 @@ def test_batch_files_run_in_a_function_of_their_own_off_the_apis_path(tmp_path: 
     ]
     assert [p["Timeout"] for p in api_functions] == [30]
     assert "MAAS_IDEMPOTENCY_TABLE" not in api_functions[0]["Environment"]["Variables"]
+    # One prediction's deadline sits under its function's timeout (and API Gateway's 30 s).
+    assert api_functions[0]["Environment"]["Variables"]["MAAS_REQUEST_TIMEOUT_SECONDS"] == "28"
+    assert batch["Environment"]["Variables"]["MAAS_REQUEST_TIMEOUT_SECONDS"] == "898"
 
 
 def test_no_function_is_without_reserved_concurrency(template: Template) -> None:
