@@ -40,6 +40,13 @@ def _add_dev(commands: Any) -> None:
         help="iam: refuse requests without a SigV4 signature, as the deployed API does (default: %(default)s)",
     )
     dev.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="warm worker processes per function, each serving one request at a time "
+        "(default: 4, or one per CPU up to 8)",
+    )
+    dev.add_argument(
         "--deploy",
         action="store_true",
         help="cdk deploy the project's CDK app to the embedded AWS instead, serve it, destroy it at Ctrl-C",
@@ -145,7 +152,14 @@ def _dev(args: argparse.Namespace) -> int:
         aws_port=args.aws_port,
         alias_ttl=args.alias_ttl,
         auth=args.auth,
+        workers=args.workers,
     )
+
+
+def _positive_int(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
 
 
 def _init(args: argparse.Namespace) -> int:

@@ -4,8 +4,12 @@ The embedded AWS (moto's server) holds the registry table and the artifact bucke
 every model under `--models` (the demo models included) is registered and promoted
 to `prod`; the gateway routes `/v2/...` to the predict handler, `/registry/...` to the
 registry handler and `/metrics` to the exporter, the same Lambda handlers that run in
-AWS. The handlers' EMF output becomes metrics in the embedded CloudWatch, as CloudWatch
-Logs makes them, so `/metrics` and `maas exporter serve` show them.
+AWS. Each function runs in its own worker processes (`maas.local.workers`), several warm
+ones at once as Lambda runs containers, and batch files in a function of their own: a
+model that crashes its runtime takes one worker down, which answers 503 naming the model
+and is replaced, never the gateway, the embedded AWS or the other functions. The
+handlers' EMF output becomes metrics in the embedded CloudWatch, as CloudWatch Logs makes
+them, so `/metrics` and `maas exporter serve` show them.
 """
 
 from __future__ import annotations
@@ -23,12 +27,21 @@ from maas.errors import ConfigError
 from maas.local.aws import start_embedded_aws
 from maas.local.demo import ensure_demo_models
 from maas.local.emf_logs import EmfToCloudWatch
-from maas.local.gateway import LocalGateway, load_handler
+from maas.local.gateway import LocalGateway
 from maas.local.trigger import SqsTrigger
+from maas.local.workers import (
+    FunctionCode,
+    FunctionPool,
+    NoWorker,
+    WorkerCrashed,
+    WorkerTimedOut,
+    default_pool_size,
+)
 from maas.runtimes import SUFFIXES
 from maas.sources import is_version_number
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import FrameType
 
     from maas.local.sigv4 import SigV4Verifier
@@ -44,6 +57,14 @@ ARTIFACT_BUCKET = "maas-artifacts"
 IDEMPOTENCY_TABLE = "maas-idempotency"
 BATCH_QUEUE = "maas-batch"
 REGION = "us-east-1"
+# Route prefix -> (function, handler file under --functions, timeout in seconds), as deployed.
+FUNCTIONS_BY_ROUTE = {
+    "/registry": ("maas-registry", "registry", 30.0),
+    "/metrics": ("maas-metrics", "metrics", 30.0),
+    "/": ("maas-predict", "predict", 30.0),
+}
+# Batch files run the predict code in a function of their own, with Lambda's longest timeout.
+BATCH_FUNCTION = ("maas-batch", "predict", 900.0)
 
 
 def use_embedded_aws(endpoint: str) -> None:
@@ -135,14 +156,12 @@ def run_dev(
     aws_port: int = 4566,
     alias_ttl: float = 5.0,
     auth: str = "none",
+    workers: int | None = None,
 ) -> int:
-    """Serve until Ctrl-C or SIGTERM; returns the process exit code."""
-    handlers = {
-        "/registry": functions / "registry" / "handler.py",
-        "/metrics": functions / "metrics" / "handler.py",
-        "/": functions / "predict" / "handler.py",
-    }
-    missing = [str(path) for path in handlers.values() if not path.is_file()]
+    """Serve until Ctrl-C or SIGTERM, with up to `workers` warm worker processes per function
+    (default: `default_pool_size()`); returns the process exit code."""
+    handlers = [functions / folder / "handler.py" for _, folder, _ in FUNCTIONS_BY_ROUTE.values()]
+    missing = [str(path) for path in handlers if not path.is_file()]
     if missing:
         raise ConfigError(
             f"maas dev runs the Lambda handlers from a source checkout, and {', '.join(missing)} is missing; "
@@ -171,24 +190,91 @@ def run_dev(
         # The handlers' EMF lines go to the embedded CloudWatch, not to the request log.
         emf = EmfToCloudWatch(boto3.client("cloudwatch"))
         emf.start()
+        size = workers or default_pool_size()
+        pools = {
+            prefix: _pool(functions, function, size, emf.write)
+            for prefix, function in FUNCTIONS_BY_ROUTE.items()
+        }
+        batch = _pool(functions, BATCH_FUNCTION, size, emf.write)
         try:
-            routes: dict[str, Any] = {prefix: load_handler(path) for prefix, path in handlers.items()}
+            routes: dict[str, Any] = {prefix: PooledFunction(pool) for prefix, pool in pools.items()}
             try:
                 gateway = LocalGateway(host, port, routes, verifier=_verifier(auth))
             except OSError as error:
                 raise ConfigError(f"cannot listen on {host}:{port} ({error.strerror}); pass --port") from None
-            trigger = SqsTrigger(
-                boto3.client("sqs"), queue_url, lambda event: gateway.invoke_function("/", event)
-            )
+            pools["/"].warm()  # every predict worker now; the others start with their first request
+            pools["/registry"].warm(1)
+            trigger = SqsTrigger(boto3.client("sqs"), queue_url, batch.invoke)
             trigger.start()
             try:
                 return _serve(gateway, models, endpoint)
             finally:
                 trigger.stop()
         finally:
+            for pool in [*pools.values(), batch]:
+                pool.stop()
             emf.stop()
     finally:
         aws.stop()
+
+
+def _pool(
+    functions: Path, function: tuple[str, str, float], size: int, log: Callable[[str], Any]
+) -> FunctionPool:
+    """The worker pool of one function: its handler file, and this process's environment (the
+    embedded AWS, the MAAS_* settings) with its own name and timeout, as Lambda sets them."""
+    name, folder, timeout = function
+    environment = {
+        **os.environ,
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "MAAS_LAMBDA_TIMEOUT": str(int(timeout)),
+    }
+    code = FunctionCode(name, functions / folder, "handler.handler", environment, timeout)
+    return FunctionPool(code, size=size, on_log=log)
+
+
+class PooledFunction:
+    """A gateway route served by a pool of worker processes. What API Gateway would answer when
+    the function cannot (its process crashed, it timed out, no worker is free) is answered
+    here in the API's own shape, naming the model the request was for."""
+
+    def __init__(self, pool: FunctionPool) -> None:
+        self.pool = pool
+        self.concurrency = pool.size  # the gateway runs this many invocations at once
+
+    def __call__(self, event: dict[str, Any], context: Any) -> Any:
+        try:
+            return self.pool.invoke(event)
+        except WorkerCrashed as crash:
+            message = (
+                f"{_subject(event, self.pool.code.name)} crashed the process serving it ({crash.ending}); "
+                "maas dev has started another: retry, and check the model file if it happens again"
+            )
+            return _error_result(503, message)
+        except WorkerTimedOut as timeout:
+            return _error_result(
+                504, f"{_subject(event, self.pool.code.name)} timed out after {timeout.seconds:g} s"
+            )
+        except NoWorker as error:
+            return _error_result(503, error.message)
+
+
+def _subject(event: dict[str, Any], function: str) -> str:
+    """What a request was for: "model 'digits' version '2'", or the function's name."""
+    parts = str(event.get("rawPath", "")).strip("/").split("/")
+    if len(parts) >= 3 and parts[:2] == ["v2", "models"]:
+        if len(parts) >= 5 and parts[3] == "versions":
+            return f"model '{parts[2]}' version '{parts[4]}'"
+        return f"model '{parts[2]}'"
+    return f"function {function}"
+
+
+def _error_result(status: int, message: str) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json", "retry-after": "1"},
+        "body": json.dumps({"error": message}),
+    }
 
 
 def use_embedded_cloudwatch() -> None:

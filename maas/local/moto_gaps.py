@@ -466,54 +466,61 @@ def _lambda_layer_version_reference() -> None:
 
 
 class _Workers:
-    """Warm worker processes, one per function version (code and environment), like Lambda's
-    containers: an invocation waits for its worker, which serves one at a time."""
+    """The embedded Lambda's warm containers: a pool of worker processes (maas.local.workers)
+    per function version (code and environment), up to `size` of them as invocations overlap;
+    each serves one invocation at a time. Failures come back as Lambda reports them."""
 
     def __init__(self) -> None:
         import threading
 
+        from maas.local.workers import default_pool_size
+
         self.endpoint = "http://127.0.0.1:4566"
-        self._workers: dict[str, tuple[Any, Any]] = {}
+        self.size = default_pool_size()
+        self._pools: dict[str, Any] = {}
         self._guard = threading.Lock()
 
     def invoke(self, function: Any, event: Any) -> tuple[str, bool]:
-        process, lock = self._worker(function)
-        with lock:
-            process.stdin.write(json.dumps(event) + "\n")
-            process.stdin.flush()
-            line = process.stdout.readline()
-        if not line:
-            with self._guard:
-                self._workers.pop(self._key(function), None)
-            return json.dumps(
-                {"errorMessage": "the function's process exited", "errorType": "Runtime.ExitError"}
-            ), True
-        answer = json.loads(line)
-        if "error" in answer:
-            return json.dumps(answer["error"]), True
-        return json.dumps(answer["result"]), False
+        """The function's answer as JSON, and whether it is an error payload."""
+        from maas.local.workers import FunctionError, NoWorker, WorkerCrashed, WorkerTimedOut
+
+        try:
+            return json.dumps(self._pool(function).invoke(event)), False
+        except FunctionError as error:
+            return json.dumps(error.payload), True
+        except WorkerTimedOut as error:
+            failure = {
+                "errorMessage": f"Task timed out after {error.seconds:.2f} seconds",
+                "errorType": "Sandbox.Timedout",
+            }
+        except WorkerCrashed as error:
+            failure = {"errorMessage": error.message, "errorType": "Runtime.ExitError"}
+        except NoWorker as error:
+            failure = {"errorMessage": error.message, "errorType": "Runtime.Unavailable"}
+        return json.dumps(failure), True
 
     def stop(self) -> None:
         with self._guard:
-            for process, _ in self._workers.values():
-                process.kill()
-            self._workers.clear()
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            pool.stop()
 
     def _key(self, function: Any) -> str:
         return f"{function.function_arn}:{function.code_sha_256}:{sorted(function.environment_vars.items())}"
 
-    def _worker(self, function: Any) -> tuple[Any, Any]:
+    def _pool(self, function: Any) -> Any:
         import io
-        import subprocess
-        import sys
         import tempfile
-        import threading
         import zipfile
+        from pathlib import Path
+
+        from maas.local.workers import FunctionCode, FunctionPool
 
         key = self._key(function)
         with self._guard:
-            if key in self._workers and self._workers[key][0].poll() is None:
-                return self._workers[key]
+            if key in self._pools:
+                return self._pools[key]
             code_dir = tempfile.mkdtemp(prefix=f"maas-lambda-{function.function_name[:40]}-")
             with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
                 archive.extractall(code_dir)
@@ -528,39 +535,25 @@ class _Workers:
                 "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
                 "MAAS_LAMBDA_TIMEOUT": str(function.timeout),
             }
-            process = subprocess.Popen(
-                [sys.executable, "-m", "maas.local.lambda_worker", code_dir, function.handler],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=environment,
-                cwd=code_dir,
+            code = FunctionCode(
+                function.function_name, Path(code_dir), function.handler, environment, float(function.timeout)
             )
-            threading.Thread(
-                target=self._read_log,
-                args=(process.stderr,),
-                name=f"log-{function.function_name}",
-                daemon=True,
-            ).start()
-            self._workers[key] = (process, threading.Lock())
-            return self._workers[key]
+            self._pools[key] = FunctionPool(code, size=self.size, on_log=self._log)
+            return self._pools[key]
 
-    def _read_log(self, stream: Any) -> None:
-        """The function's log: EMF records become CloudWatch metrics, as CloudWatch Logs makes
-        them from a Lambda's output; other lines are shown with MAAS_LAMBDA_LOGS=1."""
+    def _log(self, line: str) -> None:
+        """A line of a function's log: EMF records become CloudWatch metrics, as CloudWatch Logs
+        makes them from a Lambda's output; other lines are shown with MAAS_LAMBDA_LOGS=1."""
         import sys
 
-        show = os.environ.get("MAAS_LAMBDA_LOGS") == "1"
-        for line in stream:
-            if line.startswith("{") and '"_aws"' in line:
-                try:
-                    put_emf_metrics(self.endpoint, json.loads(line))
-                    continue
-                except (ValueError, KeyError, TypeError):
-                    pass
-            if show:
-                sys.stderr.write(line)
+        if line.startswith("{") and '"_aws"' in line:
+            try:
+                put_emf_metrics(self.endpoint, json.loads(line))
+                return
+            except (ValueError, KeyError, TypeError):
+                pass
+        if os.environ.get("MAAS_LAMBDA_LOGS") == "1":
+            sys.stderr.write(line)
 
 
 WORKERS = _Workers()
