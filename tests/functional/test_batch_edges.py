@@ -25,6 +25,7 @@ from maas.dataplane import DataPlane
 from maas.errors import InferenceError, InvalidInput
 from maas.local.context import LocalLambdaContext
 from maas.registry import Registry, RegistrySource
+from tests import fakes
 from tests.functional.conftest import upload
 
 
@@ -364,3 +365,89 @@ def test_a_processed_upload_is_remembered_for_a_week(
     assert completed, items
     expires_in = int(completed[-1]["expiration"]["N"]) - time.time()
     assert 7 * 24 * 3600 - 120 < expires_in <= 7 * 24 * 3600
+
+
+def test_a_file_under_an_alias_gets_its_outputs_and_errors_under_that_alias(
+    batch: BatchProcessor, bucket: str
+) -> None:
+    """Two runs of one file name under two aliases must not overwrite each other's results."""
+    body = "\n".join([json.dumps([1.0] * 64), "{broken"]).encode()
+    manifest, _, errors = run(batch, bucket, "inputs/digits/canary/day1/x.jsonl", body)
+    assert (manifest.version, manifest.output, manifest.errors) == (
+        "2",
+        "outputs/digits/canary/day1/x.jsonl",
+        "errors/digits/canary/day1/x.jsonl.errors.jsonl",
+    )
+    assert [e["row"] for e in errors] == [1]
+
+
+def test_the_upload_a_notification_names_is_the_one_processed_even_once_overwritten(
+    batch: BatchProcessor, bucket: str
+) -> None:
+    s3 = batch.s3
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    key = "inputs/digits/versions.jsonl"
+    first = s3.put_object(Bucket=bucket, Key=key, Body=json.dumps([1.0] * 64).encode())["VersionId"]
+    s3.put_object(Bucket=bucket, Key=key, Body="\n".join([json.dumps([1.0] * 64)] * 3).encode())
+    manifest = batch.process(bucket, key, first)
+    assert (manifest.input, manifest.input_version, manifest.rows_in) == (key, first, 1)
+    stored = s3.get_object(Bucket=bucket, Key="outputs/digits/versions.jsonl.manifest.json")
+    assert stored["ContentType"] == "application/json"
+    document = json.loads(stored["Body"].read())
+    assert (document["input"], document["input_version"]) == (key, first)
+    duration = document["duration_seconds"]
+    assert isinstance(duration, float) and 0 <= duration < 60 and duration == round(duration, 3)
+
+
+def test_a_row_that_is_not_utf8_fails_alone(batch: BatchProcessor, bucket: str) -> None:
+    good = json.dumps([1.0] * 64).encode()
+    body = b"\n".join([good, b'["\xff\xfe"]', good])
+    manifest, records, errors = run(batch, bucket, "inputs/digits/latin1.jsonl", body)
+    assert (manifest.rows_out, manifest.rows_failed) == (2, 1)
+    assert [r["row"] for r in records] == [0, 2]
+    assert [e["row"] for e in errors] == [1]
+
+
+def test_a_quoted_csv_field_keeps_its_line_break(
+    batch: BatchProcessor, registry: Registry, bucket: str, tmp_path: Path
+) -> None:
+    registry.register("text", fakes.text_model(tmp_path / "text.onnx"))
+    registry.promote("text", "prod", 1)
+    body = b'text,count\r\n"two\r\nlines",1\r\n'
+    manifest, _, _ = run(batch, bucket, "inputs/text/multiline.csv", body)
+    table = list(
+        csv.reader(
+            io.StringIO(
+                batch.s3.get_object(Bucket=bucket, Key=manifest.output)["Body"].read().decode(), newline=""
+            )
+        )
+    )
+    assert table[1] == ["0", "two\r\nlines", "2"]
+
+
+@pytest.mark.parametrize("key", ["inputs/digits//x.jsonl", "inputs//x.jsonl", "inputs/digits/x/"])
+def test_a_key_with_an_empty_folder_or_file_name_is_refused(
+    batch: BatchProcessor, bucket: str, key: str
+) -> None:
+    with pytest.raises(InvalidInput, match=r"must look like inputs/<model>/\[<alias or version>/\]<file>"):
+        batch.process(bucket, key)
+
+
+def test_a_file_in_a_format_maas_does_not_read_is_told_which_it_does(
+    batch: BatchProcessor, bucket: str
+) -> None:
+    with pytest.raises(
+        InvalidInput,
+        match=r"^'inputs/digits/x\.parquet' is not a batch file maas reads \(expected \.jsonl, \.csv, \.npy\)$",
+    ):
+        batch.process(bucket, "inputs/digits/x.parquet")
+
+
+def test_a_model_whose_inputs_disagree_on_rows_is_refused_by_name(
+    batch: BatchProcessor, registry: Registry, bucket: str, tmp_path: Path
+) -> None:
+    registry.register("mixed", fakes.mixed_rows_model(tmp_path / "mixed.onnx"))
+    registry.promote("mixed", "prod", 1)
+    batch.s3.put_object(Bucket=bucket, Key="inputs/mixed/rows.jsonl", Body=b"[]")
+    with pytest.raises(InvalidInput, match=r"^model 'mixed' has inputs with different first dimensions"):
+        batch.process(bucket, "inputs/mixed/rows.jsonl")
