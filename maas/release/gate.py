@@ -114,7 +114,10 @@ def judge(
     increase means nothing without the scale of the targets.
     """
     reasons = []
-    if higher_is_better:
+    unmeasured = _unmeasured(candidate, baseline, higher_is_better=higher_is_better)
+    if unmeasured:
+        reasons.append(unmeasured)
+    elif higher_is_better:
         drop = baseline.quality - candidate.quality
         if drop > max_quality_drop:
             reasons.append(f"quality dropped by {drop:.3f} (allowed {max_quality_drop})")
@@ -126,6 +129,19 @@ def judge(
     if ratio > max_latency_ratio:
         reasons.append(f"p95 latency is {ratio:.2f}x prod's (allowed {max_latency_ratio}x)")
     return Verdict(passed=not reasons, reasons=reasons)
+
+
+def _unmeasured(candidate: Scorecard, baseline: Scorecard, *, higher_is_better: bool) -> str | None:
+    """Why the scores compare nothing, if they don't: a gate that cannot measure quality must not
+    pass on latency alone."""
+    if not (np.isfinite(candidate.quality) and np.isfinite(baseline.quality)):
+        return f"quality could not be measured (scores {candidate.quality} and {baseline.quality})"
+    if higher_is_better and candidate.quality == 0 and baseline.quality == 0:
+        return (
+            "quality could not be measured: neither version matched a single label "
+            "(are the labels the class ids the model outputs?)"
+        )
+    return None
 
 
 def _percent_rise(candidate: float, baseline: float) -> float:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from maas.errors import ArtifactError, InvalidInput, MaasError
+from maas.optimize.evaluation import LABELS, TARGETS
+from maas.protocol.codec import decode_values
 from maas.protocol.datatypes import NUMPY_DTYPES, Datatype, parse_datatype
 from maas.release.gate import rows
 from maas.runtimes import Signature, TensorSpec, framework_of, load_runtime
@@ -69,6 +71,7 @@ def fit_evaluation(
         raise InvalidInput(
             f"the evaluation file has {total} rows of inputs and {len(answers)} of {evaluation.metric} answers"
         )
+    _check_answers(evaluation)
     first, *_ = signatures.values()
     wanted = [spec.name for spec in first.inputs]
     missing = [name for name in wanted if name not in evaluation.inputs]
@@ -90,6 +93,8 @@ def fit_evaluation(
                     f"{label} has no input '{name}': the gate sends both models the same requests"
                 )
             array = _fitted(array, spec, label)
+        for signature in signatures.values():
+            _check_sendable(evaluation.inputs[name], signature.input(name))
         inputs[name] = array
     fixed = {
         spec.shape[0]
@@ -130,7 +135,48 @@ def _fitted(array: np.ndarray, spec: TensorSpec, label: str) -> np.ndarray:
         raise InvalidInput(
             f"input '{spec.name}' is {array.dtype} in the evaluation file, and {label} takes {spec.datatype}"
         )
-    return array.astype(dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values: _check_sendable says
+        return array.astype(dtype, copy=False)
+
+
+def _check_answers(evaluation: EvaluationSet) -> None:
+    """Labels no model output could equal (text, NaN, 2.5) or targets no RMSE can be taken of
+    would score both versions alike and let the gate pass on latency alone."""
+    if evaluation.labels is not None:
+        labels = evaluation.labels
+        if labels.dtype.kind in "iub":
+            return
+        if labels.dtype.kind != "f":
+            raise InvalidInput(
+                f"array '{LABELS}' of the evaluation file is {labels.dtype}: labels must be integer class ids"
+            )
+        if not np.isfinite(labels).all() or (labels != np.round(labels)).any():
+            raise InvalidInput(
+                f"array '{LABELS}' of the evaluation file holds values that are not integers "
+                f"(NaN, infinite or fractional): labels must be integer class ids"
+            )
+        return
+    assert evaluation.targets is not None
+    targets = evaluation.targets
+    if targets.dtype.kind not in "iuf":
+        raise InvalidInput(
+            f"array '{TARGETS}' of the evaluation file is {targets.dtype}: targets must be numbers"
+        )
+    if not np.isfinite(targets).all():
+        raise InvalidInput(
+            f"array '{TARGETS}' of the evaluation file holds NaN or infinite values: targets must be finite"
+        )
+
+
+def _check_sendable(array: np.ndarray, spec: TensorSpec | None) -> None:
+    """Refuse what the API's codec would answer 400 to (NaN, infinities, values out of range):
+    found before registering, not after staging moved."""
+    if spec is None or spec.datatype is Datatype.BYTES:
+        return
+    try:
+        decode_values(spec.name, array.ravel().tolist(), spec.datatype)
+    except InvalidInput as error:
+        raise InvalidInput(f"the evaluation file's {error.message}; the API would refuse it") from None
 
 
 def _spec(item: Any) -> TensorSpec:

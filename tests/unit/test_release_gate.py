@@ -186,3 +186,56 @@ def test_provenance_records_commit_branch_author_and_uncommitted_changes(tmp_pat
         "git.author": "Ada Lovelace <ada@example.com>",
         "git.dirty": "true",
     }
+
+
+@pytest.mark.parametrize(
+    ("answers", "problem"),
+    [
+        (
+            {"labels": np.full(10, "a")},
+            r"array 'labels' of the evaluation file is <U1: labels must be integer",
+        ),
+        ({"labels": np.full(10, np.nan)}, r"array 'labels' .* not integers \(NaN"),
+        ({"labels": np.full(10, 2.5)}, r"array 'labels' .* not integers"),
+        (
+            {"targets": np.full(10, "a")},
+            r"array 'targets' of the evaluation file is <U1: targets must be numbers",
+        ),
+        ({"targets": np.full(10, np.nan)}, r"array 'targets' .* NaN or infinite"),
+    ],
+)
+def test_answers_no_model_output_could_match_are_refused_naming_the_array(
+    answers: dict[str, np.ndarray], problem: str
+) -> None:
+    evaluation = EvaluationSet(inputs={"input": np.zeros((10, 64))}, **answers)
+    with pytest.raises(InvalidInput, match=problem):
+        fit_evaluation(evaluation, {"the model": takes(-1, 64)}, batch_rows=64)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (np.nan, r"input 'input': element 3 is nan"),
+        (1e39, r"input 'input': value 1e\+39 at element 3 is out of range"),
+    ],
+)
+def test_inputs_the_api_would_refuse_are_refused_before_registering(value: float, problem: str) -> None:
+    features = np.zeros((10, 64))
+    features[0, 3] = value
+    with pytest.raises(InvalidInput, match=problem):
+        fit_evaluation(EvaluationSet(inputs={"input": features}, labels=np.zeros(10)),
+                       {"the model": takes(-1, 64)}, batch_rows=64)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("candidate", "baseline", "higher_is_better"),
+    [(card(0.0, 10.0), card(0.0, 10.0), True), (card(float("nan"), 10.0), card(float("nan"), 10.0), False)],
+)
+def test_the_gate_does_not_pass_on_latency_alone_when_quality_was_not_measured(
+    candidate: Scorecard, baseline: Scorecard, higher_is_better: bool
+) -> None:
+    verdict = judge(
+        candidate, baseline, higher_is_better=higher_is_better, max_quality_drop=1.0, max_latency_ratio=1.5
+    )
+    assert not verdict.passed
+    assert "quality could not be measured" in verdict.reasons[0]
