@@ -15,9 +15,13 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from maas.errors import BackendUnavailable, ConflictError, InvalidInput, MaasError
-from maas.optimize.evaluation import load_evaluation
 from maas.release.gate import Scorecard, judge, requests, rows, score_aliases
-from maas.release.preflight import artifact_signature, fit_evaluation, signature_from_metadata
+from maas.release.preflight import (
+    artifact_signature,
+    fit_evaluation,
+    read_evaluation,
+    signature_from_metadata,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -154,7 +158,7 @@ class Release:
         self, model: str, artifact: Path, evaluation_file: Path, baseline: int | None
     ) -> FittedEvaluation:
         """What can be checked before anything changes; raises MaasError saying what failed."""
-        evaluation = load_evaluation(evaluation_file)
+        evaluation = read_evaluation(evaluation_file)
         if not artifact.is_file():
             raise InvalidInput(f"no artifact file at {artifact}")
         signatures = {"the model": artifact_signature(artifact)}

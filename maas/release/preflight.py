@@ -10,13 +10,15 @@ row, and the padding's outputs are dropped before scoring.
 from __future__ import annotations
 
 import dataclasses
+import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from maas.errors import ArtifactError, InvalidInput, MaasError
-from maas.optimize.evaluation import LABELS, TARGETS
+from maas.optimize.evaluation import LABELS, TARGETS, load_evaluation
 from maas.protocol.codec import decode_values
 from maas.protocol.datatypes import NUMPY_DTYPES, Datatype, parse_datatype
 from maas.release.gate import rows
@@ -37,6 +39,17 @@ class FittedEvaluation:
     def describe(self) -> str:
         why = "the model's fixed first dimension" if self.exact else "release.batch_rows"
         return f"rows per request: {self.rows_per_request} ({why})"
+
+
+def read_evaluation(path: Path) -> EvaluationSet:
+    """The evaluation file at `path`; raises InvalidInput naming it unless it is a readable .npz."""
+    # np.load hands back a bare array for a .npy and raises zipfile's errors for a damaged .npz
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise InvalidInput(f"evaluation file {path} is not a NumPy .npz archive (np.savez writes one)")
+    try:
+        return load_evaluation(path)
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError) as error:
+        raise InvalidInput(f"evaluation file {path} is a damaged .npz archive: {error}") from None
 
 
 def artifact_signature(artifact: Path) -> Signature:

@@ -14,7 +14,7 @@ from maas.errors import InvalidInput
 from maas.optimize.evaluation import EvaluationSet
 from maas.protocol import Datatype
 from maas.release.gate import Scorecard, judge, requests, score_aliases
-from maas.release.preflight import fit_evaluation
+from maas.release.preflight import fit_evaluation, read_evaluation
 from maas.release.provenance import git_provenance
 from maas.runtimes import Signature, TensorSpec
 
@@ -239,3 +239,20 @@ def test_the_gate_does_not_pass_on_latency_alone_when_quality_was_not_measured(
     )
     assert not verdict.passed
     assert "quality could not be measured" in verdict.reasons[0]
+
+
+def test_an_evaluation_file_that_is_not_an_npz_archive_is_refused_naming_it(tmp_path: Path) -> None:
+    good = tmp_path / "good.npz"
+    np.savez(good, input=np.zeros((4, 64)), labels=np.zeros(4, dtype=np.int64))
+    npy = tmp_path / "eval.npy"
+    np.save(npy, np.zeros((4, 64)))
+    damaged = tmp_path / "damaged.npz"
+    raw = bytearray(good.read_bytes())
+    raw[40:200] = bytes(160)  # the first member's bytes zeroed: the central directory still names it
+    damaged.write_bytes(bytes(raw))
+    text = tmp_path / "eval.csv"
+    text.write_text("1,2,3\n")
+    assert read_evaluation(good).labels is not None
+    for path in (npy, damaged, text, tmp_path / "missing.npz"):
+        with pytest.raises(InvalidInput, match=f"evaluation file {path} is"):
+            read_evaluation(path)
