@@ -248,12 +248,13 @@ class Release:
 
     def _watched_alarms(self) -> list[str]:
         """The alarms a canary watches: those whose names start with the prefix, in any state."""
+        return sorted(alarm["AlarmName"] for alarm in self._alarms())
+
+    def _alarms(self) -> list[dict[str, Any]]:
         if self.cloudwatch is None:
             return []
         answer = self.cloudwatch.describe_alarms(AlarmNamePrefix=self.alarm_prefix)
-        return sorted(
-            alarm["AlarmName"] for alarm in answer.get("MetricAlarms", []) + answer.get("CompositeAlarms", [])
-        )
+        return [*answer.get("MetricAlarms", []), *answer.get("CompositeAlarms", [])]
 
     def _unwatched(self) -> str:
         return (
@@ -262,12 +263,9 @@ class Release:
         )
 
     def _firing_alarms(self) -> list[str]:
-        if self.cloudwatch is None:
-            return []
-        answer = self.cloudwatch.describe_alarms(AlarmNamePrefix=self.alarm_prefix, StateValue="ALARM")
-        return sorted(
-            alarm["AlarmName"] for alarm in answer.get("MetricAlarms", []) + answer.get("CompositeAlarms", [])
-        )
+        # Each alarm's own state, not DescribeAlarms' StateValue filter: moto ignores that filter
+        # when AlarmNamePrefix is given, and an alarm in OK state would roll the canary back.
+        return sorted(alarm["AlarmName"] for alarm in self._alarms() if alarm.get("StateValue") == "ALARM")
 
     def _plan(
         self,

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from maas.config import ReleaseConfig
+from maas.config import CanaryPolicy, ReleaseConfig
 from maas.errors import InvalidInput
 from maas.optimize.evaluation import EvaluationSet
 from maas.protocol import Datatype
+from maas.release import Release
 from maas.release.gate import Scorecard, judge, requests, score_aliases
 from maas.release.preflight import fit_evaluation, read_evaluation
 from maas.release.provenance import git_provenance
@@ -256,3 +258,55 @@ def test_an_evaluation_file_that_is_not_an_npz_archive_is_refused_naming_it(tmp_
     for path in (npy, damaged, text, tmp_path / "missing.npz"):
         with pytest.raises(InvalidInput, match=f"evaluation file {path} is"):
             read_evaluation(path)
+
+
+class PrefixOnlyCloudWatch:
+    """DescribeAlarms as moto answers it: with AlarmNamePrefix, StateValue is ignored."""
+
+    def __init__(self, states: dict[str, str]) -> None:
+        self.states = states
+
+    def describe_alarms(self, AlarmNamePrefix: str, **ignored: str) -> dict:  # noqa: N803 (boto3's name)
+        return {
+            "MetricAlarms": [
+                {"AlarmName": name, "StateValue": state}
+                for name, state in self.states.items()
+                if name.startswith(AlarmNamePrefix)
+            ]
+        }
+
+
+class AliasMoves:
+    """The registry calls a canary makes, recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def canary(self, model: str, alias: str, weights: dict[int, int]) -> SimpleNamespace:
+        self.calls.append(f"canary {weights}")
+        return SimpleNamespace(revision=2)
+
+    def rollback(self, model: str, alias: str) -> SimpleNamespace:
+        self.calls.append("rollback")
+        return SimpleNamespace(revision=3)
+
+
+@pytest.mark.parametrize(
+    ("state", "rolled_back"), [("OK", False), ("INSUFFICIENT_DATA", False), ("ALARM", True)]
+)
+def test_only_an_alarm_in_alarm_state_rolls_the_canary_back(state: str, rolled_back: bool) -> None:
+    registry = AliasMoves()
+    policy = ReleaseConfig(canary=CanaryPolicy(weight=10, minutes=0.001, poll_seconds=0.01))
+    release = Release(
+        registry,  # type: ignore[arg-type]
+        EightRowsOnly(),  # type: ignore[arg-type]
+        policy,
+        alarm_prefix="maas",
+        cloudwatch=PrefixOnlyCloudWatch({"maas-digits-errors": state, "other-errors": "ALARM"}),
+        say=lambda line: None,
+    )
+    message = release._canary("digits", 2, 1)
+    assert (message is not None) is rolled_back, message
+    assert registry.calls == ["canary {1: 90, 2: 10}"] + (["rollback"] if rolled_back else [])
+    if rolled_back:
+        assert message is not None and "maas-digits-errors" in message and "other-errors" not in message
