@@ -358,3 +358,25 @@ class CrashingRuntime:
             time.sleep(3600)
         os.kill(os.getpid(), signal.SIGSEGV)
         raise AssertionError("unreachable")
+
+
+# Models whose signatures accept shapes their nodes refuse: ONNX Runtime fails at run time.
+
+
+def unbroadcastable_add_model(path: Path) -> Path:
+    """`a` FP32 [n] + `b` FP32 [m] -> `sum`: dynamic dims the signature cannot tie, so [3] + [2]
+    passes the signature and fails in Add's broadcast."""
+    a = helper.make_tensor_value_info("a", TensorProto.FLOAT, ["n"])
+    b = helper.make_tensor_value_info("b", TensorProto.FLOAT, ["m"])
+    total = helper.make_tensor_value_info("sum", TensorProto.FLOAT, ["k"])
+    node = helper.make_node("Add", ["a", "b"], ["sum"])
+    return _save(helper.make_graph([node], "unbroadcastable_add", [a, b], [total]), path)
+
+
+def square_reshape_model(path: Path) -> Path:
+    """`x` FP32 [n] -> `square` FP32 [2, 2]: a Reshape that only four values fit."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n"])
+    square = helper.make_tensor_value_info("square", TensorProto.FLOAT, [2, 2])
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [2, 2])
+    node = helper.make_node("Reshape", ["x", "shape"], ["square"])
+    return _save(helper.make_graph([node], "square_reshape", [x], [square], initializer=[shape]), path)

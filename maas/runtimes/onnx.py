@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument, RuntimeException
 
 from maas.errors import (
     ArtifactError,
@@ -57,6 +58,16 @@ _DATATYPES = {
 
 # BFCArena's refusal: "Available memory of 134217728 is smaller than requested bytes of 1073741824".
 _ARENA_REFUSAL = re.compile(r"smaller than requested bytes of (\d+)")
+# A kernel's refusal of shapes it was given ("Attempting to broadcast an axis", "cannot be
+# reshaped", "MatMul dimension mismatch", "Input channels C is not equal to kernel channels"):
+# ORT raises these as FAIL or RUNTIME_EXCEPTION, the same codes as its own faults.
+_SHAPE_REFUSAL = re.compile(r"broadcast|reshape|dimension|shape|\brank\b|channels|mismatch", re.IGNORECASE)
+# "Non-zero status code returned while running Add node. Name:'' Status Message: <file>:<line> ..."
+_NODE_FAILURE = re.compile(r"while running (\w+) node\..*?Status Message: (.*)", re.DOTALL)
+# "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : ", before every message.
+_ORT_CODE = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
+# ORT_ENFORCE's "<file>:<line> <function> <condition> was false. <message>", or "<file>:<line> <message>".
+_ENFORCE_PREFIX = re.compile(r"^(?:.*? was false\. |\S+:\d+ )")
 # What the arena keeps of what requests used: below it, a request reuses pages instead of
 # faulting fresh ones in; above it, memory goes back to the system after the request.
 _KEPT_WARM_BYTES = 16 * MB
@@ -150,7 +161,8 @@ class OnnxRuntime(Runtime):
 
     def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Raises BudgetExceeded past the memory budget, DeadlineExceeded past the deadline,
-        InvalidInput for strings that are not text, and InferenceError for any other failure."""
+        InvalidInput for strings that are not text and for inputs the model's nodes refuse
+        (shapes that cannot broadcast or reshape), and InferenceError for any other failure."""
         feed = {
             name: _as_strings(name, array) if name in self._string_inputs else array
             for name, array in inputs.items()
@@ -185,7 +197,32 @@ class OnnxRuntime(Runtime):
             return BudgetExceeded(
                 f"asked for {asked / MB:.0f} MB at once, more than the {self.limits.memory_text()}"
             )
+        if _refuses_inputs(error):
+            return InvalidInput(f"the model cannot run on these inputs: {_node_message(error)}")
         return InferenceError(f"ONNX Runtime failed: {without_paths(str(error))}")
+
+
+def _refuses_inputs(error: Exception) -> bool:
+    """Whether ORT failed on what the client sent, not on itself: its inputs passed the
+    signature's checks, so an invalid argument or a kernel's shape refusal is theirs."""
+    if isinstance(error, InvalidArgument):
+        return True
+    text = str(error)
+    return (
+        isinstance(error, Fail | RuntimeException)
+        and _NODE_FAILURE.search(text) is not None
+        and _SHAPE_REFUSAL.search(text) is not None
+    )
+
+
+def _node_message(error: Exception) -> str:
+    """ORT's message as "<op> node: <what it said>", without its source files and C++ signatures."""
+    text = str(error).strip()
+    node = _NODE_FAILURE.search(text)
+    if node is None:
+        return without_paths(_ORT_CODE.sub("", text, count=1))
+    said = _ENFORCE_PREFIX.sub("", node.group(2).strip(), count=1)
+    return f"{node.group(1)} node: {without_paths(said)}"
 
 
 def _session_options(*, arena: bool) -> ort.SessionOptions:

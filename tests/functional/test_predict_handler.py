@@ -9,11 +9,14 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+import onnxruntime
 import pytest
+from onnxruntime.capi.onnxruntime_pybind11_state import EPFail, Fail, RuntimeException
 
 from maas.local.context import LocalLambdaContext
 from maas.local.events import HttpResponse, http_api_event, http_response
 from maas.local.gateway import load_handler_module
+from tests import fakes
 from tests.conftest import PREDICT_HANDLER, REPO_ROOT
 
 GOLDEN = sorted((REPO_ROOT / "tests" / "data" / "golden").glob("*.json"))
@@ -268,3 +271,79 @@ def test_no_error_body_carries_a_server_path(handler: Handler, model_dir: Path) 
     error = json.loads(response.body)["error"]
     assert "ONNX Runtime cannot load 'model.onnx'" in error
     assert str(model_dir) not in error and "/tmp/" not in error, error
+
+
+@pytest.fixture(scope="module")
+def shapes_handler(tmp_path_factory: pytest.TempPathFactory) -> Handler:
+    """A handler over models whose nodes refuse shapes their signatures accept."""
+    root = tmp_path_factory.mktemp("shape-models")
+    fakes.unbroadcastable_add_model(root / "add" / "1" / "model.onnx")
+    fakes.square_reshape_model(root / "reshape" / "1" / "model.onnx")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MAAS_MODEL_DIR", str(root))
+        return load_handler_module(PREDICT_HANDLER).handler
+
+
+def _fp32_request(**inputs: list[float]) -> bytes:
+    return json.dumps(
+        {
+            "inputs": [
+                {"name": name, "shape": [len(data)], "datatype": "FP32", "data": data}
+                for name, data in inputs.items()
+            ]
+        }
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "message"),
+    [
+        (
+            "add",
+            _fp32_request(a=[1, 2, 3], b=[1, 2]),
+            "the model cannot run on these inputs: Add node: "
+            "Attempting to broadcast an axis by a dimension other than 1. 2 by 3",
+        ),
+        (
+            "reshape",
+            _fp32_request(x=[1, 2, 3]),
+            "the model cannot run on these inputs: Reshape node: The input tensor cannot be "
+            "reshaped to the requested shape. Input shape:{3}, requested shape:{2,2}",
+        ),
+    ],
+    ids=["broadcast", "reshape"],
+)
+def test_inputs_the_model_cannot_run_on_get_a_400_naming_the_node(
+    shapes_handler: Handler, model: str, body: bytes, message: str
+) -> None:
+    # Both pass the signature checks (every dim is dynamic); ONNX Runtime refuses them at run time.
+    response = call(shapes_handler, "POST", f"/v2/models/{model}/infer", body)
+    assert response.status == 400, response.body
+    assert json.loads(response.body) == {"error": message}
+
+
+def test_inputs_that_fit_the_model_are_still_answered(shapes_handler: Handler) -> None:
+    response = call(shapes_handler, "POST", "/v2/models/add/infer", _fp32_request(a=[1, 2, 3], b=[1]))
+    assert response.status == 200, response.body
+    assert json.loads(response.body)["outputs"][0]["data"] == [2.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fail("[ONNXRuntimeError] : 1 : FAIL : Failed to allocate memory for requested buffer of size 64"),
+        RuntimeException("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : bad allocation"),
+        EPFail("[ONNXRuntimeError] : 11 : EP_FAIL : Non-zero status code returned while running Add node."),
+    ],
+    ids=["fail", "runtime-exception", "ep-fail"],
+)
+def test_onnx_runtime_faults_of_its_own_stay_a_500(
+    shapes_handler: Handler, monkeypatch: pytest.MonkeyPatch, fault: Exception
+) -> None:
+    def fails(*args: object, **kwargs: object) -> None:
+        raise fault
+
+    monkeypatch.setattr(onnxruntime.InferenceSession, "run", fails)
+    response = call(shapes_handler, "POST", "/v2/models/add/infer", _fp32_request(a=[1, 2, 3], b=[1]))
+    assert response.status == 500, response.body
+    assert json.loads(response.body)["error"].startswith("ONNX Runtime failed: [ONNXRuntimeError]")
