@@ -57,6 +57,9 @@ def requests(
         yield chunk, real
 
 
+TIMED_REQUESTS = 40  # per alias at least, so that a p95 is not simply the slowest of a few
+
+
 def score_aliases(
     client: OipHttpClient,
     model: str,
@@ -66,16 +69,31 @@ def score_aliases(
     *,
     exact: bool = False,
 ) -> list[Scorecard]:
-    """Send every row of `evaluation` to each alias, request by request, alternating aliases."""
+    """Send every row of `evaluation` to each alias, request by request, alternating aliases.
+
+    Before timing, each alias answers one request of every shape sent (a version just staged
+    has cold sessions, prod's are warm); which alias goes first alternates from pair to pair;
+    and the requests are cycled, untimed for quality, until each alias has TIMED_REQUESTS
+    latencies."""
+    batches = list(requests(evaluation, batch_rows, exact=exact))
+    shapes = {_shape(chunk): chunk for chunk, _ in batches}
+    for chunk in shapes.values():
+        for alias in aliases:
+            client.infer(model, alias, chunk)
     collected: dict[str, dict[str, list[np.ndarray]]] = {alias: {} for alias in aliases}
     latencies: dict[str, list[float]] = {alias: [] for alias in aliases}
     versions: dict[str, set[str]] = {alias: set() for alias in aliases}
     first_output: dict[str, str] = {}
-    for chunk, real in requests(evaluation, batch_rows, exact=exact):
-        for alias in aliases:
+    turns = max(len(batches), TIMED_REQUESTS)
+    for turn in range(turns):
+        chunk, real = batches[turn % len(batches)]
+        scored = turn < len(batches)
+        for alias in aliases if turn % 2 == 0 else aliases[::-1]:
             version, outputs, elapsed = client.infer(model, alias, chunk)
             versions[alias].add(version)
             latencies[alias].append(elapsed)
+            if not scored:
+                continue
             first_output.setdefault(alias, next(iter(outputs)))
             for name, array in outputs.items():
                 collected[alias].setdefault(name, []).append(array[:real])  # the padding's outputs go
@@ -97,6 +115,10 @@ def score_aliases(
             )
         )
     return cards
+
+
+def _shape(chunk: dict[str, np.ndarray]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    return tuple((name, array.shape) for name, array in sorted(chunk.items()))
 
 
 def judge(
