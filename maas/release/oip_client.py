@@ -39,8 +39,11 @@ class OipHttpClient:
         """Raises unless the API answers `/v2/health/ready` and accepts these credentials."""
         self._send("GET", "/v2/health/ready")
 
-    def metadata(self, model: str, version: str) -> Any:
-        """OIP model metadata of `version` (a number or an alias) of `model`."""
+    def metadata(self, model: str, version: str | None = None) -> Any:
+        """OIP model metadata of `version` (a number or an alias) of `model`, or of the model
+        (with every version it serves) without one."""
+        if version is None:
+            return self._send("GET", f"/v2/models/{model}")
         return self._send("GET", f"/v2/models/{model}/versions/{version}")
 
     def infer(

@@ -18,6 +18,7 @@ from maas.errors import BackendUnavailable, ConflictError, InvalidInput, MaasErr
 from maas.release.gate import Scorecard, judge, requests, rows, score_aliases
 from maas.release.preflight import (
     artifact_signature,
+    check_api_serves_registry,
     fit_evaluation,
     read_evaluation,
     signature_from_metadata,
@@ -165,9 +166,18 @@ class Release:
         self.client.ready()
         signed = "signed" if self.client.signs else "unsigned"
         self.say(f"the API at {self.client.base_url} answers {signed} requests")
+        head = self.registry.store.head(model)
+        prod = self.policy.production_alias
+        metadata = self.client.metadata(model, prod) if baseline is not None else None
+        if head is not None:  # a model new to this registry has nothing the API could disagree with
+            check_api_serves_registry(
+                model,
+                self.client.base_url,
+                head.latest_version,
+                self.client.metadata(model).get("versions", []),
+                (prod, baseline, metadata) if baseline is not None else None,
+            )
         if baseline is not None:
-            prod = self.policy.production_alias
-            metadata = self.client.metadata(model, prod)
             signatures[f"{prod}'s version {baseline}"] = signature_from_metadata(metadata)
         fitted = fit_evaluation(evaluation, signatures, self.policy.batch_rows)
         self.say(f"{rows(evaluation)} evaluation rows fit the model; {fitted.describe()}")

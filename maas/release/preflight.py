@@ -60,6 +60,35 @@ def artifact_signature(artifact: Path) -> Signature:
         raise InvalidInput(f"cannot release '{artifact.name}': {error.message}") from None
 
 
+def check_api_serves_registry(
+    model: str, api_url: str, latest_version: int, api_versions: Any, prod: tuple[str, int, Any] | None
+) -> None:
+    """Refuse an API that serves another registry's `model` (--api-url of another stack): every
+    version it lists must be one this registry numbered, and the version it answers for prod
+    (`prod`: alias, this registry's version, the API's metadata of the alias) must be this
+    registry's. Raises InvalidInput."""
+    try:
+        listed = sorted(int(version) for version in api_versions)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"the API at {api_url} lists versions {api_versions!r} of '{model}', not numbers"
+        ) from None
+    unknown = [version for version in listed if not 1 <= version <= latest_version]
+    if unknown:
+        raise InvalidInput(
+            f"the API at {api_url} serves versions {unknown} of '{model}', which this registry never "
+            f"registered (its latest is {latest_version}): is --api-url another stack's API?"
+        )
+    if prod is not None:
+        alias, version, metadata = prod
+        answered = metadata.get("versions") if isinstance(metadata, dict) else None
+        if answered != [str(version)]:
+            raise InvalidInput(
+                f"the API at {api_url} serves '{alias}' of '{model}' as version(s) {answered}, but this "
+                f"registry's '{alias}' is version {version}: is --api-url another stack's API?"
+            )
+
+
 def signature_from_metadata(metadata: Any) -> Signature:
     """The inputs and outputs an OIP server reports in its model metadata."""
     try:

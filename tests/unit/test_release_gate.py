@@ -3,6 +3,7 @@ Git provenance a release records."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,9 +17,11 @@ from maas.optimize.evaluation import EvaluationSet
 from maas.protocol import Datatype
 from maas.release import Release
 from maas.release.gate import TIMED_REQUESTS, Scorecard, judge, requests, score_aliases
-from maas.release.preflight import fit_evaluation, read_evaluation
+from maas.release.pipeline import ExitCode
+from maas.release.preflight import check_api_serves_registry, fit_evaluation, read_evaluation
 from maas.release.provenance import git_provenance
 from maas.runtimes import Signature, TensorSpec
+from tests.fakes import sum_model
 
 
 def card(quality: float, p95_ms: float) -> Scorecard:
@@ -346,3 +349,69 @@ def test_the_identical_model_passes_the_latency_gate_though_staging_starts_cold(
     assert candidate.requests >= TIMED_REQUESTS
     verdict = judge(candidate, current, higher_is_better=True, max_quality_drop=1.0, max_latency_ratio=1.2)
     assert verdict.passed, verdict.reasons
+
+
+class OtherStacksApi:
+    """An OIP API over another registry: its 'digits' has versions 1 to 5, prod on 5."""
+
+    base_url = "http://other-stack.test"
+    signs = False
+
+    def __init__(self, versions: list[str], prod: str) -> None:
+        self.versions, self.prod = versions, prod
+
+    def ready(self) -> None:
+        pass
+
+    def metadata(self, model: str, version: str | None = None) -> dict:
+        tensors = {"inputs": [{"name": n, "datatype": "FP32", "shape": [-1, 3]} for n in ("a", "b")]}
+        return {"name": model, "versions": self.versions if version is None else [self.prod], **tensors}
+
+
+class RegistryWithProdOn:
+    """This registry: 'digits' versions 1 to `latest`, prod on `prod`; registering is a failure."""
+
+    def __init__(self, latest: int, prod: int) -> None:
+        self.store = SimpleNamespace(
+            head=lambda model: SimpleNamespace(latest_version=latest),
+            get_alias=lambda model, alias: SimpleNamespace(weights={prod: 100}, versions=[prod]),
+        )
+
+    def register(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("registered against another stack's API")
+
+
+@pytest.mark.parametrize(
+    ("api_versions", "api_prod", "problem"),
+    [
+        (["1", "2", "3", "4", "5"], "5", r"serves versions \[4, 5\] of 'digits', which this registry never"),
+        (
+            ["1", "2", "3"],
+            "1",
+            r"serves 'prod' of 'digits' as version\(s\) \['1'\], but this registry's 'prod' is version 3",
+        ),
+    ],
+)
+def test_an_api_that_serves_another_registrys_model_is_refused_before_registering(
+    tmp_path: Path, api_versions: list[str], api_prod: str, problem: str
+) -> None:
+    artifact = sum_model(tmp_path / "model.onnx")
+    evaluation = tmp_path / "eval.npz"
+    np.savez(evaluation, a=np.zeros((4, 3)), b=np.zeros((4, 3)), targets=np.zeros(4))
+    said: list[str] = []
+    release = Release(
+        RegistryWithProdOn(latest=3, prod=3),  # type: ignore[arg-type]
+        OtherStacksApi(api_versions, api_prod),  # type: ignore[arg-type]
+        ReleaseConfig(),
+        alarm_prefix="maas",
+        say=said.append,
+    )
+    outcome = release.run("digits", artifact, evaluation, provenance=None)
+    assert outcome.code is ExitCode.ERROR and outcome.version is None
+    assert re.search(problem, outcome.message), outcome.message
+    assert "another stack's API" in outcome.message
+
+
+def test_an_api_that_serves_this_registrys_model_passes_the_check(tmp_path: Path) -> None:
+    check_api_serves_registry("digits", "http://api.test", 3, ["1", "3"], ("prod", 3, {"versions": ["3"]}))
+    check_api_serves_registry("digits", "http://api.test", 3, ["2"], None)
