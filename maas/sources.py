@@ -40,8 +40,9 @@ class ModelSource(ABC):
     """Resolves a model name (and optional version) to a loadable version."""
 
     @abstractmethod
-    def resolve(self, name: str, version: str | None = None) -> ModelRef:
-        """The version to serve; raises ModelNotFound if there is none."""
+    def resolve(self, name: str, version: str | None = None, *, draw_key: str | None = None) -> ModelRef:
+        """The version to serve; raises ModelNotFound if there is none. Under a canary, the same
+        `draw_key` always draws the same version (a batch file redelivered, say)."""
 
     @abstractmethod
     def versions(self, name: str) -> list[str]:
@@ -84,7 +85,7 @@ class DirectorySource(ModelSource):
         self.ttl = ttl
         self._resolved: dict[tuple[str, str | None], tuple[ModelRef, float]] = {}
 
-    def resolve(self, name: str, version: str | None = None) -> ModelRef:
+    def resolve(self, name: str, version: str | None = None, *, draw_key: str | None = None) -> ModelRef:
         cached = self._resolved.get((name, version))
         now = time.monotonic()
         if cached is not None and now < cached[1]:

@@ -7,7 +7,7 @@
   numeric inputs (integers for INT/UINT, `true`/`false` or 1/0 for BOOL) and text for BYTES
   inputs. Output: CSV.
 - NumPy `.npy`: an array of rows for a single-input model, memory-mapped. Output: `.npz`
-  with one array per model output.
+  with one array per model output and `row`, the input row of each prediction.
 """
 
 from __future__ import annotations
@@ -100,6 +100,9 @@ def _jsonl_rows(stream: io.TextIOBase, signature: Signature) -> Iterator[Row]:
             yield Row(number, arrays=arrays)
         except (ValueError, TypeError, KeyError) as error:
             yield Row(number, error=f"cannot read row: {error}")
+        except RecursionError:
+            # json.loads recurses per nesting level: a line of 200,000 brackets fails alone.
+            yield Row(number, error="cannot read row: the JSON is nested too deeply")
 
 
 def _csv_rows(stream: io.TextIOBase, signature: Signature) -> Iterator[Row]:
@@ -159,14 +162,32 @@ def _csv_value(spec: TensorSpec, field: str) -> Any:
 
 
 def _columns_by_input(header: list[str], signature: Signature) -> dict[str, list[int]]:
+    """Which CSV columns feed each input, in the input's element order: `<input>` alone, or
+    `<input>_0`, `<input>_1`... by their index (whatever their order in the header)."""
     if len(signature.inputs) == 1:
         return {signature.inputs[0].name: list(range(len(header)))}
     columns = {}
     for spec in signature.inputs:
-        found = [i for i, name in enumerate(header) if name == spec.name or name.startswith(f"{spec.name}_")]
-        if not found:
+        if spec.name in header:
+            columns[spec.name] = [header.index(spec.name)]
+            continue
+        indexed = {}
+        for position, name in enumerate(header):
+            suffix = name[len(spec.name) + 1 :] if name.startswith(f"{spec.name}_") else ""
+            if suffix.isascii() and suffix.isdigit():
+                if int(suffix) in indexed:
+                    raise InvalidInput(
+                        f"the CSV header names element {int(suffix)} of input '{spec.name}' twice"
+                    )
+                indexed[int(suffix)] = position
+        if not indexed:
             raise InvalidInput(f"the CSV header names no column for input '{spec.name}'")
-        columns[spec.name] = found
+        if sorted(indexed) != list(range(len(indexed))):
+            raise InvalidInput(
+                f"the CSV columns of input '{spec.name}' must be numbered {spec.name}_0 to "
+                f"{spec.name}_{len(indexed) - 1}, got indices {sorted(indexed)}"
+            )
+        columns[spec.name] = [indexed[index] for index in range(len(indexed))]
     return columns
 
 
@@ -197,6 +218,7 @@ class OutputWriter:
         self.path = path
         self.suffix = suffix
         self._npy: dict[str, list[np.ndarray]] = {}
+        self._npy_rows: list[int] = []
         self._stream = None if suffix == ".npy" else path.open("w", encoding="utf-8", newline="")
         self._csv = csv.writer(self._stream) if suffix == ".csv" and self._stream else None
         self._header_written = False
@@ -206,6 +228,7 @@ class OutputWriter:
             # Collected per chunk as arrays; one row's worth is small and the chunks bound the count.
             for name, value in outputs.items():
                 self._npy.setdefault(name, []).append(np.asarray(value))
+            self._npy_rows.append(number)
             return
         assert self._stream is not None
         if self._csv is not None:
@@ -227,6 +250,10 @@ class OutputWriter:
     def close(self) -> None:
         if self.suffix == ".npy":
             with self.path.open("wb") as stream:
-                np.savez(stream, **{name: np.stack(values) for name, values in self._npy.items()})
+                # `row` names each prediction's input row, as in the other formats: rows that
+                # failed are missing, and without it every later prediction would look shifted.
+                arrays = {name: np.stack(values) for name, values in self._npy.items()}
+                index = "row" if "row" not in arrays else "_row"
+                np.savez(stream, **{**arrays, index: np.asarray(self._npy_rows, dtype=np.int64)})
         elif self._stream is not None:
             self._stream.close()

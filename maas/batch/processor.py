@@ -106,10 +106,25 @@ class BatchProcessor:
         self.s3 = s3
         self.chunk_size = chunk_size
 
-    def model_version(self, key: str) -> str:
-        """The version that would run `key` now (with a canary, one draw of its arms)."""
+    def model_version(self, key: str, draw_key: str | None = None) -> str:
+        """The version that would run `key` now; under a canary one draw of its arms, the
+        same for the same `draw_key` (the upload), so a redelivery draws what the first did."""
         model, selector, _ = split_key(key, self.dataplane)
-        return self.dataplane.source.resolve(model, selector).version
+        return self.dataplane.source.resolve(model, selector, draw_key=draw_key).version
+
+    def is_current(self, bucket: str, key: str, version_id: str | None, etag: str) -> bool:
+        """Whether the upload a notification names is still the object at `key`: a late
+        notification of an older upload must not overwrite the newer one's outputs. A key
+        that cannot be read counts as current, so reading it fails and is retried."""
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.s3.head_object(Bucket=bucket, Key=key)
+        except ClientError:
+            return True
+        if version_id and head.get("VersionId"):
+            return bool(head["VersionId"] == version_id)
+        return not etag or head.get("ETag", "").strip('"') == etag.strip('"')
 
     def process(
         self, bucket: str, key: str, version_id: str | None = None, *, model_version: str | None = None

@@ -78,11 +78,19 @@ class SqsBatchHandler:
 
     def _record(self, record: SQSRecord) -> None:
         for job in s3_objects(record.body):
+            if not self.processor.is_current(job["bucket"], job["key"], job["version_id"], job["etag"]):
+                logger.info(
+                    "batch %s: a newer upload replaced this one; its own notification runs it", job["key"]
+                )
+                continue
             try:
                 # The model version is part of the key: the same file run again after a
-                # promotion is a new job, not a repeat. It is drawn once and then used, so
-                # the key names the version that really ran even under a canary.
-                job["model_version"] = self.processor.model_version(job["key"])
+                # promotion is a new job, not a repeat. Under a canary the draw is seeded by
+                # the upload, so a redelivery draws the version the first delivery ran.
+                draw_key = "/".join(
+                    str(job[field]) for field in ("bucket", "key", "version_id", "etag", "sequencer")
+                )
+                job["model_version"] = self.processor.model_version(job["key"], draw_key)
                 self._process(job=job)
             except MaasError as error:
                 if error.status >= 500:

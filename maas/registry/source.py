@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import tempfile
 import threading
@@ -64,13 +65,13 @@ class RegistrySource(ModelSource):
         self._records: dict[tuple[str, int], tuple[ModelVersion, float]] = {}
         self._lock = threading.Lock()
 
-    def resolve(self, name: str, version: str | None = None) -> ModelRef:
+    def resolve(self, name: str, version: str | None = None, *, draw_key: str | None = None) -> ModelRef:
         check_name("model name", name)
         if version is not None and is_version_number(version):
             number = int(version)
         else:
             alias = self._alias(name, check_name("alias", version or self.default_alias))
-            number = self._pick(alias)
+            number = self._pick(alias, draw_key)
         record = self._record(name, number)
         if record.status is not VersionStatus.ACTIVE:
             raise ModelNotFound(name, str(number), why="is retired and no longer served")
@@ -126,12 +127,17 @@ class RegistrySource(ModelSource):
             raise ModelNotFound(name, alias=alias)
         return found
 
-    def _pick(self, alias: Alias) -> int:
+    def _pick(self, alias: Alias, draw_key: str | None = None) -> int:
         if len(alias.weights) == 1:
             return next(iter(alias.weights))
-        versions = list(alias.weights)
+        versions = sorted(alias.weights)
+        weights = [alias.weights[v] for v in versions]
+        if draw_key is not None:
+            # A draw seeded by the key: the same key lands on the same arm of this canary.
+            seed = int.from_bytes(hashlib.sha256(draw_key.encode()).digest()[:8], "big")
+            return random.Random(seed).choices(versions, weights=weights)[0]
         with self._lock:
-            return self._chooser.choices(versions, weights=[alias.weights[v] for v in versions])[0]
+            return self._chooser.choices(versions, weights=weights)[0]
 
     def _record(self, name: str, version: int) -> ModelVersion:
         record = self._fresh(

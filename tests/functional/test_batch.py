@@ -317,3 +317,49 @@ def test_a_model_whose_inputs_disagree_on_their_first_dimension_is_refused_namin
     put(batch, bucket, "inputs/mixed/rows.jsonl", b"[]")
     with pytest.raises(InvalidInput, match=r"different first dimensions \('a' \[8, 4\], 'b' \[1, 4\]\)"):
         batch.process(bucket, "inputs/mixed/rows.jsonl")
+
+
+def test_a_line_nested_too_deeply_for_json_fails_alone(
+    batch: BatchProcessor, dynamo_registry: Registry
+) -> None:
+    bucket = dynamo_registry.artifacts.bucket
+    good = json.dumps([1.0] * 64)
+    nested = "[" * 200_000 + "]" * 200_000
+    put(batch, bucket, "inputs/digits/nested.jsonl", "\n".join([good, nested, good]).encode())
+    manifest = batch.process(bucket, "inputs/digits/nested.jsonl")
+    assert (manifest.rows_in, manifest.rows_out, manifest.rows_failed) == (3, 2, 1)
+    assert "nested too deeply" in get(batch, bucket, str(manifest.errors)).decode()
+
+
+def test_npz_outputs_name_the_row_of_each_prediction_so_a_failed_row_shifts_nothing(
+    batch: BatchProcessor, dynamo_registry: Registry
+) -> None:
+    bucket = dynamo_registry.artifacts.bucket
+    _, rows, _, _ = digits_split()
+    rows = rows[:10].astype(np.float32).copy()
+    rows[2, 5] = np.nan  # row 2 is refused
+    buffer = io.BytesIO()
+    np.save(buffer, rows)
+    put(batch, bucket, "inputs/digits/partial.npy", buffer.getvalue())
+    manifest = batch.process(bucket, "inputs/digits/partial.npy")
+    assert (manifest.rows_out, manifest.rows_failed) == (9, 1)
+    expected = dict(
+        zip([0, 1, *range(3, 10)], oip_labels(batch.dataplane, np.delete(rows, 2, axis=0)), strict=True)
+    )
+    with np.load(io.BytesIO(get(batch, bucket, manifest.output))) as result:
+        assert result["row"].tolist() == [0, 1, 3, 4, 5, 6, 7, 8, 9]
+        assert dict(zip(result["row"].tolist(), result["label"].tolist(), strict=True)) == expected
+
+
+def test_csv_vector_columns_are_taken_by_their_index_not_their_order_in_the_header(
+    batch: BatchProcessor, dynamo_registry: Registry
+) -> None:
+    bucket = dynamo_registry.artifacts.bucket
+    put(batch, bucket, "inputs/sum/shuffled.csv", b"a_2,a_1,a_0,b_0,b_1,b_2\n30,20,10,1,2,3\n")
+    manifest = batch.process(bucket, "inputs/sum/shuffled.csv")
+    table = list(csv.reader(io.StringIO(get(batch, bucket, manifest.output).decode())))
+    header, values = table[0], table[1]
+    assert dict(zip(header, values, strict=True))["sum_0"] == "11.0"  # a_0 + b_0 = 10 + 1
+    put(batch, bucket, "inputs/sum/gap.csv", b"a_0,a_1,a_10,b_0,b_1,b_2\n1,2,3,4,5,6\n")
+    with pytest.raises(InvalidInput, match=r"numbered a_0 to a_2, got indices \[0, 1, 10\]"):
+        batch.process(bucket, "inputs/sum/gap.csv")

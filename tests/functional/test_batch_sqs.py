@@ -79,12 +79,13 @@ def test_the_same_bytes_uploaded_again_to_a_versioned_bucket_are_processed_again
     aws_env["s3"].put_bucket_versioning(
         Bucket=aws_env["bucket"], VersioningConfiguration={"Status": "Enabled"}
     )
-    first, again = upload(aws_env, KEY, rows(3)), upload(aws_env, KEY, rows(3))
+    first = upload(aws_env, KEY, rows(3))
+    deliver(aws_env, first)
+    again = upload(aws_env, KEY, rows(3))
     assert (
         json.loads(first)["Records"][0]["s3"]["object"]["eTag"]
         == json.loads(again)["Records"][0]["s3"]["object"]["eTag"]
     )
-    deliver(aws_env, first)
     deliver(aws_env, again)
     deliver(aws_env, again)  # redelivered
     assert CountingProcessor.runs == 2
@@ -93,9 +94,9 @@ def test_the_same_bytes_uploaded_again_to_a_versioned_bucket_are_processed_again
 def test_the_same_bytes_uploaded_again_to_any_bucket_are_told_apart_by_the_event_sequencer(
     aws_env: dict[str, Any],
 ) -> None:
-    upload(aws_env, KEY, rows(3))
-    first = notification(aws_env["bucket"], KEY, etag="same", sequencer="0055AED6DCD90281E5")
-    again = notification(aws_env["bucket"], KEY, etag="same", sequencer="0055AED6DCD90281E6")
+    etag = json.loads(upload(aws_env, KEY, rows(3)))["Records"][0]["s3"]["object"]["eTag"]
+    first = notification(aws_env["bucket"], KEY, etag=etag, sequencer="0055AED6DCD90281E5")
+    again = notification(aws_env["bucket"], KEY, etag=etag, sequencer="0055AED6DCD90281E6")
     for body in (first, again, again):
         deliver(aws_env, body)
     assert CountingProcessor.runs == 2
@@ -113,6 +114,38 @@ def test_the_same_file_after_a_promotion_is_processed_again_by_the_new_version(
     deliver(aws_env, uploaded)
     assert CountingProcessor.runs == 2
     assert manifest_of(aws_env)["version"] == "2"
+
+
+def test_a_redelivery_under_a_canary_draws_the_version_the_first_delivery_ran(
+    aws_env: dict[str, Any], dynamo_registry: Registry, artifacts: dict[str, Path]
+) -> None:
+    dynamo_registry.register("digits", artifacts["tflite"])
+    dynamo_registry.canary("digits", "prod", {1: 50, 2: 50})
+    aws_env["handler"].processor.dataplane.source.ttl = 0
+    uploaded = upload(aws_env, KEY, rows(3))
+    for _ in range(8):
+        deliver(aws_env, uploaded)
+    assert CountingProcessor.runs == 1
+    # Other uploads still spread over both arms.
+    versions = {manifest_of(aws_env)["version"]}
+    for count in range(2, 14):
+        deliver(aws_env, upload(aws_env, KEY, rows(count)))
+        versions.add(manifest_of(aws_env)["version"])
+    assert versions == {"1", "2"}
+
+
+def test_a_late_notification_of_an_older_upload_does_not_overwrite_the_newer_ones_outputs(
+    aws_env: dict[str, Any],
+) -> None:
+    aws_env["s3"].put_bucket_versioning(
+        Bucket=aws_env["bucket"], VersioningConfiguration={"Status": "Enabled"}
+    )
+    older = upload(aws_env, KEY, rows(3))
+    newer = upload(aws_env, KEY, rows(10))
+    deliver(aws_env, newer)
+    deliver(aws_env, older)  # retried by SQS after the newer upload ran
+    assert CountingProcessor.runs == 1
+    assert manifest_of(aws_env)["rows_in"] == 10
 
 
 def test_every_name_in_the_idempotency_key_is_a_field_of_the_job() -> None:
