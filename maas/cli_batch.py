@@ -45,6 +45,8 @@ def _submit(args: argparse.Namespace) -> int:
         raise InvalidInput(f"no file at {args.file}")
     format_of(args.file.name)
     check_name("model name", args.model)
+    if args.alias is not None:
+        check_name("alias", args.alias)
     s3 = aws_client("s3", args.endpoint_url)
     prefix = f"inputs/{args.model}/{args.alias}/" if args.alias else f"inputs/{args.model}/"
     key = prefix + args.file.name
@@ -65,6 +67,12 @@ def _submit(args: argparse.Namespace) -> int:
         print(json.dumps(manifest, indent=2))
         if manifest.get("status") == FAILED:
             raise MaasError(f"s3://{args.bucket}/{key} was not processed: {manifest['reason']}")
+        if args.alias is not None and manifest.get("alias") != args.alias:
+            # The processor took the unknown name for an ordinary folder and ran the default.
+            raise MaasError(
+                f"'{args.alias}' is no alias or version of model '{args.model}': the file ran as a plain "
+                f"folder with version {manifest['version']} (see the manifest above)"
+            )
         return 0 if manifest["rows_failed"] == 0 else 1
     raise MaasError(f"no result at s3://{args.bucket}/{manifest_key} within {args.timeout:.0f} s")
 

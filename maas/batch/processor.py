@@ -56,6 +56,8 @@ class Manifest:
     reason: str | None = None
     # The S3 version of the input that ran: tells a submitter its upload from an earlier one.
     input_version: str | None = None
+    # The alias or version the path named, None when its folders named none.
+    alias: str | None = None
 
 
 def split_key(key: str, dataplane: DataPlane) -> tuple[str, str | None, str]:
@@ -167,6 +169,7 @@ class BatchProcessor:
             rows_failed=counts["failed"],
             duration_seconds=round(time.perf_counter() - started, 3),
             input_version=version_id,
+            alias=selector,
         )
         self._write_manifest(bucket, outputs_at, manifest)
         logger.info(
@@ -237,6 +240,7 @@ class BatchProcessor:
             status=FAILED,
             reason=reason,
             input_version=version_id,
+            alias=selector,
         )
         self._write_manifest(bucket, output_key(model, selector, relative), manifest)
         logger.error("batch %s failed: %s", key, reason)

@@ -87,3 +87,17 @@ def test_a_file_uploaded_again_is_processed_again(dev_server: DevServer, tmp_pat
     third = submit(dev_server, str(inputs), "--model", "digits")  # the same bytes once more
     assert third.returncode == 0, third.stderr
     assert json.loads(third.stdout)["rows_in"] == 3
+
+
+def test_an_alias_that_does_not_exist_is_reported_not_silently_replaced_by_prod(
+    dev_server: DevServer, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "staging-rows.jsonl"
+    inputs.write_text(json.dumps([0.0] * 64))
+    done = submit(dev_server, str(inputs), "--model", "digits", "--alias", "no-such-alias")
+    assert done.returncode == 2, done.stderr
+    assert "'no-such-alias' is no alias or version of model 'digits'" in done.stderr
+    started = time.monotonic()
+    refused = submit(dev_server, str(inputs), "--model", "digits", "--alias", "..")
+    assert refused.returncode == 2 and "alias '..' is not valid" in refused.stderr, refused.stderr
+    assert time.monotonic() - started < 20  # refused before uploading, nothing to wait for
