@@ -1,7 +1,8 @@
 """What the functions publish as CloudWatch Embedded Metric Format, under namespace `MaaS`.
 
-Dimensions are bounded: `model` is the name of a model that exists (a 4xx for a real model
-counts under it; any other name is `unknown`, so random paths cannot mint series), `version`
+Dimensions are bounded: `model` is the name of a model that exists (any request for a real
+model counts under it, whatever its status; any other name is `unknown`, so random paths
+cannot mint series, even on routes that succeed for any name), `version`
 one of its versions, and `service` the function's Powertools service (`predict`, `registry`),
 which keeps the registry API's requests apart from inference requests.
 
@@ -51,10 +52,12 @@ def install_request_metrics(
 ) -> None:
     """Count every request and its error class, and time it end to end, per model.
 
-    The `model` dimension is the path's model name when the request succeeded, or when it
-    failed and `known(name)` says the model exists (a 404 for a missing version of a real
-    model, a 400 for a bad body); otherwise `unknown`. Without `known`, a failed request
-    names the path's model unless it is a 404.
+    With `known`, the `model` dimension is the path's model name when `known(name)` says,
+    after the request, that the model exists, whatever the status (a 404 for a missing
+    version of a real model, a 400 for a bad body, a 201 for a registration that created
+    it); otherwise `unknown`: a route that succeeds for any name (the registry's uploads)
+    must not mint a series per name. Without `known`, a request names the path's model
+    unless it is a 404.
     """
     label = _model_label(known)
 
@@ -91,10 +94,10 @@ def _model_label(known: Callable[[str], bool] | None) -> Callable[[str | None, i
     def label(name: str | None, status: int) -> str:
         if not name:
             return UNKNOWN
-        if status < HTTPStatus.BAD_REQUEST:
-            return name
         if known is None:
             return name if status != HTTPStatus.NOT_FOUND else UNKNOWN
+        # Once confirmed, a name stays a label (a deleted model's later requests count under
+        # it): it cost a model's registration, so the set stays as small as the models.
         if name in real:
             return name
         try:

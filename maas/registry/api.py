@@ -65,8 +65,8 @@ class RollbackRequest(BaseModel):
 def build_registry_app(registry: Registry, metrics: Metrics | None = None) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver()
     if metrics is not None:
-        # A 4xx is counted under its model only if the model exists: a caller's made-up
-        # names must not mint a series each.
+        # A request is counted under its model only if the model exists once it is answered
+        # (an upload succeeds for any name): a caller's made-up names must not mint a series each.
         install_request_metrics(app, metrics, known=registry.exists)
     refuse_control_characters(app)
     _add_model_routes(app, registry)

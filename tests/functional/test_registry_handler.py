@@ -380,3 +380,28 @@ def test_a_4xx_of_the_registry_is_counted_under_its_model_and_unknown_names_stay
     ]
     counted = [record["model"] for record in records if "Errors4xx" in record]
     assert counted == [model]
+
+
+def _counted_models(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    records = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')
+    ]
+    return [record["model"] for record in records if "Requests" in record]
+
+
+def test_a_success_for_a_name_of_no_model_is_counted_as_unknown_and_a_registration_under_its_model(
+    publishing_module: ModuleType, capsys: pytest.CaptureFixture[str], artifacts: dict[str, Path]
+) -> None:
+    # An upload succeeds for any name: before, each name (and each case of `sum`) minted a series.
+    capsys.readouterr()
+    for name in ("minted-1", "SUM"):
+        assert (
+            call(publishing_module, "POST", f"/registry/models/{name}/uploads", {"filename": "m.onnx"})[0]
+            == 201
+        )
+    assert call(publishing_module, "GET", "/registry/models/sum")[0] == 200
+    assert _counted_models(capsys) == ["unknown", "unknown", "sum"]
+    key = upload(publishing_module, "fresh", artifacts["sum"])
+    capsys.readouterr()
+    assert call(publishing_module, "POST", "/registry/models/fresh/versions", {"upload_key": key})[0] == 201
+    assert _counted_models(capsys) == ["fresh"]
