@@ -9,7 +9,9 @@ why nothing here goes through it before a regular expression has said yes.
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
@@ -163,7 +165,7 @@ def serialize(response: HttpResponse, *, head: RequestHead | None, close: bool) 
             continue
         lines.append(f"{name}: {value}")
     lines.append(f"Content-Length: {len(response.body)}")
-    lines.append(f"Date: {formatdate(usegmt=True)}")
+    lines.append(f"Date: {_http_date(int(time.time()))}")
     if close:
         lines.append("Connection: close")
     elif head is not None and head.version == "HTTP/1.0":
@@ -172,6 +174,12 @@ def serialize(response: HttpResponse, *, head: RequestHead | None, close: bool) 
     if head is not None and head.method == "HEAD":
         return encoded
     return encoded + response.body
+
+
+@functools.lru_cache(maxsize=1)
+def _http_date(second: int) -> str:
+    """`second` as an HTTP date: formatted once, for every answer given within it."""
+    return formatdate(second, usegmt=True)
 
 
 def _safe(name: str, value: str) -> bool:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +60,12 @@ class HttpServer:
         self._stop: asyncio.Event | None = None
         self._shutdown_requested = False
         self._stopped = threading.Event()
+        self._idle = _error(408, f"no request within {self.limits.idle_timeout:g} s of connecting")
+        self._late = _error(
+            408,
+            f"the request did not arrive within {self.limits.request_timeout:g} s of its first byte "
+            "(headers and body)",
+        )
 
     def check_head(self, head: RequestHead) -> HttpResponse | None:
         """An answer to give before the body is read (and then the connection closed), or None."""
@@ -101,12 +108,25 @@ class HttpServer:
         server = await asyncio.start_server(
             self._connected, sock=self.socket, backlog=self._backlog, limit=_READ_BYTES
         )
+        sweeper = asyncio.create_task(self._sweep())
         try:
             await self._stop.wait()
         finally:
+            sweeper.cancel()
             server.close()
             for connection in list(self._connections):
                 connection.writer.transport.abort()
+
+    async def _sweep(self) -> None:
+        """Expire the connections past their deadline, a few times per shortest timeout: one
+        timer for all, rather than one per wait of every request."""
+        loop = asyncio.get_running_loop()
+        tick = min(1.0, max(0.02, min(self.limits.idle_timeout, self.limits.request_timeout) / 10))
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            for connection in [c for c in self._connections if c.deadline <= now]:
+                connection.expire()
 
     async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = _Connection(reader, writer)
@@ -122,6 +142,10 @@ class HttpServer:
             await self._converse(connection)
         except ConnectionError as error:
             logger.debug("client %s went away: %s", connection.client, error)
+        except asyncio.CancelledError:
+            # Stopping mid-request. Python 3.11's streams would log a cancelled task as an
+            # unhandled exception (it asks for its exception without checking): end normally.
+            logger.debug("stopped while serving %s", connection.client)
         finally:
             self._connections.pop(connection, None)
             writer.close()
@@ -142,26 +166,23 @@ class HttpServer:
         while await self._wait_for_request(connection, first=first):
             first = False
             head: RequestHead | None = None
+            connection.deadline_at(loop.time() + self.limits.request_timeout, answer=self._late)
             try:
-                async with asyncio.timeout(self.limits.request_timeout):
-                    head = parse_head(await connection.read_head())
-                    early = self.check_head(head)
-                    if early is not None:
-                        await self._send(connection, early, head, close=True)
-                        if not head.expects_continue:  # so that the client reads the answer, not a reset
-                            await connection.discard(head.content_length)
-                        return
-                    if head.expects_continue and head.content_length:
-                        connection.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                    body = await connection.read_exactly(head.content_length)
+                head = parse_head(await connection.read_head())
+                early = self.check_head(head)
+                if early is not None:
+                    await self._send(connection, early, head, close=True)
+                    if not head.expects_continue:  # so that the client reads the answer, not a reset
+                        connection.deadline_at(loop.time() + self.limits.request_timeout)
+                        await connection.discard(head.content_length)
+                    return
+                if head.expects_continue and head.content_length:
+                    connection.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                body = await connection.read_exactly(head.content_length)
             except HttpError as error:
                 await self._send(connection, _error(error.status, error.message), head, close=True)
                 return
-            except TimeoutError:
-                waited = f"{self.limits.request_timeout:g} s"
-                message = f"the request did not arrive within {waited} of its first byte (headers and body)"
-                await self._send(connection, _error(408, message), None, close=True)
-                return
+            connection.deadline_at(math.inf)  # the function's time is not the client's to keep
             request = Request(head, body, connection.client)
             response = await loop.run_in_executor(self.executor_for(head), self._respond, request)
             await self._send(connection, response, head, close=not head.keep_alive)
@@ -173,17 +194,12 @@ class HttpServer:
         if connection.pending:
             return True
         connection.idle_since = asyncio.get_running_loop().time()
-        try:
-            async with asyncio.timeout(self.limits.idle_timeout):
-                received = await connection.reader.read(_READ_BYTES)
-        except TimeoutError:
-            # After an answer, a 408 could cross a request the client is sending: close quietly.
-            if first:
-                message = f"no request within {self.limits.idle_timeout:g} s of connecting"
-                await self._send(connection, _error(408, message), None, close=True)
-            return False
-        finally:
-            connection.idle_since = None
+        # After an answer, a 408 could cross a request the client is sending: close quietly.
+        connection.deadline_at(
+            connection.idle_since + self.limits.idle_timeout, answer=self._idle if first else None
+        )
+        received = await connection.reader.read(_READ_BYTES)
+        connection.idle_since = None
         connection.pending += received
         return bool(received)
 
@@ -200,12 +216,12 @@ class HttpServer:
         connection.writer.write(serialize(response, head=head, close=close))
         line = head.request_line if head is not None else "-"
         logger.info('%s "%s" %s %s', connection.client, line, response.status, len(response.body))
-        try:
-            async with asyncio.timeout(self.limits.request_timeout):
-                await connection.writer.drain()
-        except TimeoutError:
-            connection.writer.transport.abort()  # it does not read: nothing more to say to it
-            raise ConnectionError("the client did not read its answer in time") from None
+        if connection.writer.transport.get_write_buffer_size():
+            # A client that does not read its answer in time is cut off (abort: close would wait).
+            connection.deadline_at(
+                asyncio.get_running_loop().time() + self.limits.request_timeout, abort=True
+            )
+            await connection.writer.drain()
 
 
 class _Connection:
@@ -216,6 +232,26 @@ class _Connection:
         self.client = str(peer[0]) if peer else "-"
         self.pending = bytearray()  # received, not yet read as part of a request
         self.idle_since: float | None = None  # set while waiting for a request
+        self.deadline = math.inf  # when the current wait ends (event loop time)
+        self._answer: HttpResponse | None = None  # what to say when it ends, if anything
+        self._abort = False
+
+    def deadline_at(
+        self, deadline: float, *, answer: HttpResponse | None = None, abort: bool = False
+    ) -> None:
+        """End the connection at `deadline` unless it is moved: with `answer` (a 408) if given,
+        with a reset if `abort`, else quietly."""
+        self.deadline, self._answer, self._abort = deadline, answer, abort
+
+    def expire(self) -> None:
+        self.deadline = math.inf
+        if self._abort:
+            self.writer.transport.abort()
+            return
+        if self._answer is not None:
+            self.writer.write(serialize(self._answer, head=None, close=True))
+            logger.info('%s "-" %s %s', self.client, self._answer.status, len(self._answer.body))
+        self.writer.close()  # the waiting read sees the end of the stream
 
     async def read_head(self) -> bytes:
         """The next request head, without its blank line; the bytes after it stay pending."""

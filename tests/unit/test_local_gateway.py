@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import resource
 import socket
 import threading
@@ -446,3 +447,27 @@ def test_a_function_answer_just_under_6_mb_is_served_whole() -> None:
     with serving(Function({"statusCode": 200, "body": body})) as gateway:
         answers = exchange(gateway, get("/v2/models/m/big", b"Connection: close"))
     assert [(status, len(answer)) for status, _, answer in answers] == [(200, len(body))]
+
+
+def test_stopping_with_idle_and_busy_clients_connected_logs_no_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ctrl-C while a keep-alive client waits and another's request runs: no traceback."""
+    started = threading.Event()
+
+    class Slow(Function):
+        def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+            started.set()
+            time.sleep(1)
+            return super().__call__(event, context)
+
+    with serving(Slow()) as gateway:
+        idle = connect(gateway)
+        idle.sendall(get("/v2/health/live"))
+        responses(idle.recv(65536))
+        busy = connect(gateway)
+        busy.sendall(get("/v2/slow"))
+        assert started.wait(5)
+    idle.close()
+    busy.close()
+    assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []
