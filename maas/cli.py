@@ -44,7 +44,7 @@ def _add_dev(commands: Any) -> None:
         type=_positive_int,
         default=None,
         help="warm worker processes per function, each serving one request at a time "
-        "(default: 4, or one per CPU up to 8)",
+        "(default: one per CPU, at least 2 and at most 8)",
     )
     dev.add_argument(
         "--deploy",

@@ -59,10 +59,7 @@ class LoopbackApis:
 
             api.gateway.verifier = SigV4Verifier("testing", "testing", region=region)
 
-        def invoke(event: dict[str, Any], context: Any) -> Any:
-            return _invoke_function(api.integrations[integration], event)
-
-        api.gateway.add_route(path, invoke)
+        api.gateway.add_route(path, _Integration(api, integration))
 
     def stop(self) -> None:
         with self._guard:
@@ -70,6 +67,21 @@ class LoopbackApis:
                 api.gateway.shutdown()
                 api.gateway.server_close()
             self._apis.clear()
+
+
+class _Integration:
+    """A route's Lambda integration: as many invocations at once as the function may have
+    warm workers (the gateway reads `concurrency`)."""
+
+    def __init__(self, api: _Api, integration: str) -> None:
+        from maas.local.moto_gaps import WORKERS
+
+        self.api = api
+        self.integration = integration
+        self.concurrency = WORKERS.size
+
+    def __call__(self, event: dict[str, Any], context: Any) -> Any:
+        return _invoke_function(self.api.integrations[self.integration], event)
 
 
 def _invoke_function(arn: str, event: dict[str, Any]) -> Any:
