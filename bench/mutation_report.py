@@ -52,7 +52,10 @@ MODULES: dict[str, list[str]] = {
         "tests/functional/test_faults.py",
         "tests/functional/test_batch_edges.py",
     ],
-    "maas/runtimes/sagemaker.py": ["tests/functional/test_sagemaker.py"],
+    "maas/runtimes/sagemaker.py": [
+        "tests/functional/test_sagemaker.py",
+        "tests/unit/test_sagemaker_runtime.py",
+    ],
     "maas/metrics/exporter.py": [
         "tests/functional/test_exporter.py",
         "tests/unit/test_monitoring_examples.py",
