@@ -59,6 +59,7 @@ MODULES: dict[str, list[str]] = {
     "maas/metrics/exporter.py": [
         "tests/functional/test_exporter.py",
         "tests/unit/test_monitoring_examples.py",
+        "tests/unit/test_exporter_edges.py",
     ],
     "maas/registry": [
         "tests/functional/test_registry.py",
