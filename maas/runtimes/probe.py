@@ -35,7 +35,9 @@ def signature_in_child(path: Path, framework: str, *, timeout: float = LOAD_TIME
     try:
         target = RUNTIMES[framework][1]
     except KeyError:
-        raise ArtifactError(f"unknown framework '{framework}', expected one of {', '.join(RUNTIMES)}") from None
+        raise ArtifactError(
+            f"unknown framework '{framework}', expected one of {', '.join(RUNTIMES)}"
+        ) from None
     context = _context()
     answers, child_end = context.Pipe(duplex=False)
     child = context.Process(target=_load, args=(target, str(path), child_end), daemon=True)
