@@ -148,7 +148,21 @@ def json_response(message: BaseModel, status: int = HTTPStatus.OK) -> Response[s
 def raw_body(body: str | None, is_base64: bool) -> bytes:
     if body is None:
         return b""
-    return base64.b64decode(body) if is_base64 else body.encode()
+    # surrogatepass: a lone surrogate in the event's text is refused by json_bytes as not UTF-8.
+    return base64.b64decode(body) if is_base64 else body.encode("utf-8", "surrogatepass")
+
+
+def json_bytes(body: bytes) -> bytes:
+    """`body`, which is to be parsed as JSON; raises InvalidInput naming the first byte that
+    is not UTF-8, as a JSON body must be UTF-8 (RFC 8259) and is not repaired."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidInput(
+            f"the request body is not UTF-8: byte {error.start} (0x{body[error.start]:02x}) "
+            "cannot be decoded; a JSON body must be UTF-8"
+        ) from None
+    return body
 
 
 def parse_request(body: bytes) -> InferenceRequest:
@@ -156,7 +170,7 @@ def parse_request(body: bytes) -> InferenceRequest:
     if not body.strip():
         raise InvalidInput("the request body is empty, expected an OIP inference request in JSON")
     try:
-        return InferenceRequest.model_validate_json(body)
+        return InferenceRequest.model_validate_json(json_bytes(body))
     except ValidationError as error:
         raise InvalidInput(f"invalid inference request: {_describe(error)}") from None
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, Field, FiniteFloat, StrictInt, 
 from maas.errors import InvalidInput
 from maas.metrics.emf import install_request_metrics
 from maas.registry.models import Target
-from maas.rest import JSON, install_error_handlers, raw_body, refuse_control_characters
+from maas.rest import JSON, install_error_handlers, json_bytes, raw_body, refuse_control_characters
 from maas.sources import check_name, is_version_number
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def _body(app: APIGatewayHttpResolver, model: type[Body]) -> Body:
     event = app.current_event
     data = raw_body(event.body, bool(event.is_base64_encoded)) or b"{}"
     try:
-        return model.model_validate_json(data)
+        return model.model_validate_json(json_bytes(data))
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()[:3]

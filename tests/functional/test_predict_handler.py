@@ -347,3 +347,29 @@ def test_onnx_runtime_faults_of_its_own_stay_a_500(
     response = call(shapes_handler, "POST", "/v2/models/add/infer", _fp32_request(a=[1, 2, 3], b=[1]))
     assert response.status == 500, response.body
     assert json.loads(response.body)["error"].startswith("ONNX Runtime failed: [ONNXRuntimeError]")
+
+
+def call_with_raw_bytes(
+    handler: Handler, method: str, path: str, body: bytes, **headers: str
+) -> HttpResponse:
+    """`call`, with the body's bytes in the event as they came (base64), even where they are not text."""
+    headers.setdefault("content-type", "application/json")
+    event = http_api_event(method=method, target=path, headers=headers, body=body)
+    event.update(body=base64.b64encode(body).decode(), isBase64Encoded=True)
+    return http_response(handler(event, LocalLambdaContext()))
+
+
+@pytest.mark.parametrize("transport", ["json", "binary"])
+def test_a_json_body_that_is_not_utf8_gets_a_400_naming_the_byte(handler: Handler, transport: str) -> None:
+    # Before, the bytes reached the model as U+FFFD and the request was answered 200 with "��".
+    text = {"name": "in_bytes", "shape": [1], "datatype": "BYTES", "data": ["@@"]}
+    body = _identity_request(text).replace(b"@@", b"\xff\xfe")
+    offset = body.index(b"\xff")
+    headers = {}
+    if transport == "binary":
+        headers = {"Inference-Header-Content-Length": str(len(body))}
+    response = call_with_raw_bytes(handler, "POST", "/v2/models/identity/infer", body, **headers)
+    assert response.status == 400, response.body
+    assert json.loads(response.body) == {
+        "error": f"the request body is not UTF-8: byte {offset} (0xff) cannot be decoded; a JSON body must be UTF-8"
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import urllib.request
@@ -405,3 +406,26 @@ def test_a_success_for_a_name_of_no_model_is_counted_as_unknown_and_a_registrati
     capsys.readouterr()
     assert call(publishing_module, "POST", "/registry/models/fresh/versions", {"upload_key": key})[0] == 201
     assert _counted_models(capsys) == ["fresh"]
+
+
+def test_a_registration_body_that_is_not_utf8_is_a_400_naming_the_byte_and_stores_nothing(
+    handler_module: ModuleType, dynamo_registry: Registry, artifacts: dict[str, Path]
+) -> None:
+    # Before, the label was stored with U+FFFD in place of the bytes.
+    key = upload(handler_module, "sum", artifacts["sum"])
+    body = json.dumps({"upload_key": key, "labels": {"team": "@@"}}).encode().replace(b"@@", b"ok\xfe")
+    event = http_api_event(
+        method="POST",
+        target="/registry/models/sum/versions",
+        headers={"content-type": "application/json"},
+        body=body,
+    )
+    # The bytes as they came (base64), even where they are not text.
+    event.update(body=base64.b64encode(body).decode(), isBase64Encoded=True)
+    response = http_response(handler_module.handler(event, LocalLambdaContext()))
+    assert response.status == 400, response.body
+    offset = body.index(b"\xfe")
+    assert json.loads(response.body) == {
+        "error": f"the request body is not UTF-8: byte {offset} (0xfe) cannot be decoded; a JSON body must be UTF-8"
+    }
+    assert not dynamo_registry.exists("sum")
