@@ -40,7 +40,9 @@ def http_api_event(
     raw_path, _, query = target.partition("?")
     lowered = {name.lower(): value for name, value in headers.items()}
     content_type = lowered.get("content-type", "")
-    as_text = not body or content_type.startswith(_TEXT_TYPES)
+    # A text body that is not UTF-8 travels base64-encoded, as binary does: decoding it with
+    # replacement characters would hand the function other bytes than the client sent.
+    as_text = not body or (content_type.startswith(_TEXT_TYPES) and _is_utf8(body))
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",
@@ -73,8 +75,16 @@ def http_api_event(
     if "cookie" in lowered:
         event["cookies"] = [part.strip() for part in lowered["cookie"].split(";")]
     if body:
-        event["body"] = body.decode("utf-8", errors="replace") if as_text else base64.b64encode(body).decode()
+        event["body"] = body.decode("utf-8") if as_text else base64.b64encode(body).decode()
     return event
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def http_response(result: Any) -> HttpResponse:

@@ -66,7 +66,7 @@ def test_each_route_answers_as_its_golden_file_says(handler: Handler, golden: Pa
         (b"[1, 2]", "invalid inference request: Input should be an object"),
         (b'{"inputs": [{"name": "a"}]}', "inputs.0.shape: Field required"),
         (b'{"inputs": [{"name": "a", "shape": "x", "datatype": "FP32", "data": []}]}', "inputs.0.shape"),
-        (b"\xff\xfe", "invalid inference request"),
+        (b"\xff\xfe", "the request body is not UTF-8: byte 0 (0xff)"),
         (b"[" * 100_000 + b"]" * 100_000, "invalid inference request"),
     ],
 )

@@ -77,3 +77,16 @@ def test_the_event_size_counts_non_ascii_text_in_utf_8_not_in_escapes() -> None:
     body = ("é" * 1_000_000).encode()
     event = http_api_event(method="POST", target="/", headers={"Content-Type": "text/plain"}, body=body)
     assert 2_000_000 < payload_size(event) < 2_000_000 + 2_000
+
+
+def test_a_json_body_that_is_not_utf8_reaches_the_function_byte_for_byte() -> None:
+    import base64
+
+    from maas.local.events import http_api_event
+
+    body = b'{"inputs": [{"name": "text", "data": ["\xff\xfe"]}]}'
+    event = http_api_event(
+        method="POST", target="/v2/models/x/infer", headers={"content-type": "application/json"}, body=body
+    )
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == body
