@@ -282,6 +282,7 @@ def test_a_failed_manifest_says_what_failed_for_which_upload_and_that_nothing_wa
         "status": "failed",
         "reason": "it broke",
         "input_version": "v-7",
+        "alias": "canary",
     }
 
 
