@@ -452,3 +452,25 @@ def test_a_model_whose_inputs_disagree_on_rows_is_refused_by_name(
     batch.s3.put_object(Bucket=bucket, Key="inputs/mixed/rows.jsonl", Body=b"[]")
     with pytest.raises(InvalidInput, match=r"^model 'mixed' has inputs with different first dimensions"):
         batch.process(bucket, "inputs/mixed/rows.jsonl")
+
+
+def test_the_predict_functions_batch_side_is_wired_from_its_settings(
+    wiring: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunk size and idempotency table come from MAAS_* settings: a redelivery does nothing."""
+    from maas.batch.wiring import sqs_handler
+    from maas.settings import PredictSettings
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", wiring["endpoint"])
+    plane = wiring["handler"].processor.dataplane
+    table = "idempotency-" + wiring["bucket"].split("-")[-1]
+    handler = sqs_handler(plane, PredictSettings(idempotency_table=table, batch_chunk_rows=7))
+    assert (handler.processor.chunk_size, handler.processor.dataplane) == (7, plane)
+    body = upload(wiring, "inputs/digits/wired.jsonl", json.dumps([1.0] * 64).encode())
+    manifest_key = "outputs/digits/wired.jsonl.manifest.json"
+    assert handler(sqs_event(body), LocalLambdaContext()) == {"batchItemFailures": []}
+    stored = json.loads(wiring["s3"].get_object(Bucket=wiring["bucket"], Key=manifest_key)["Body"].read())
+    assert stored["rows_out"] == 1
+    wiring["s3"].delete_object(Bucket=wiring["bucket"], Key=manifest_key)
+    assert handler(sqs_event(body), LocalLambdaContext()) == {"batchItemFailures": []}
+    assert wiring["s3"].list_objects_v2(Bucket=wiring["bucket"], Prefix=manifest_key).get("KeyCount", 0) == 0
