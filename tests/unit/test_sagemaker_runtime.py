@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from botocore.exceptions import ClientError
 
-from maas.errors import ArtifactError
+from maas.errors import ArtifactError, InferenceError, InvalidInput
 from maas.protocol import Datatype
 from maas.runtimes.base import Signature, TensorSpec
-from maas.runtimes.sagemaker import SageMakerRuntime
+from maas.runtimes.sagemaker import SageMakerRuntime, runtime_client
 
 SIGNATURE = Signature(
     inputs=(TensorSpec("a", Datatype.FP32, (-1, 3)),), outputs=(TensorSpec("sum", Datatype.FP32, (-1, 3)),)
@@ -50,3 +51,72 @@ def test_a_sagemaker_version_is_never_loaded_from_a_file_here() -> None:
         ArtifactError, match=r"^'model\.onnx' belongs to a SageMaker endpoint; it is not loaded"
     ):
         SageMakerRuntime.load(Path("/models/large/1/model.onnx"))
+
+
+class Answering:
+    """An endpoint that answers `payload` to every request, or raises `error`."""
+
+    def __init__(self, payload: Any = None, error: Exception | None = None) -> None:
+        self.payload, self.error = payload, error
+
+    def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
+        if self.error is not None:
+            raise self.error
+        return {"Body": io.BytesIO(json.dumps(self.payload).encode()), "InvokedProductionVariant": "v1"}
+
+
+def predict_with(client: Any) -> dict[str, np.ndarray]:
+    runtime = SageMakerRuntime(endpoint="maas-large", variant="v1", signature=SIGNATURE, client=client)
+    return runtime.predict({"a": np.zeros((1, 3), dtype=np.float32)})
+
+
+@pytest.mark.parametrize("payload", [{}, {"outputs": []}, {"outputs": ["sum"]}])
+def test_an_answer_without_the_output_the_signature_names_is_an_inference_error_naming_it(
+    payload: Any,
+) -> None:
+    with pytest.raises(InferenceError) as caught:
+        predict_with(Answering(payload))
+    assert caught.value.message == "SageMaker endpoint 'maas-large' answered without output 'sum'"
+
+
+def test_an_output_that_is_not_an_oip_tensor_is_an_inference_error_naming_it() -> None:
+    payload = {"outputs": [{"name": "sum", "datatype": "FLOAT", "shape": [1, 3], "data": [1, 2, 3]}]}
+    with pytest.raises(InferenceError) as caught:
+        predict_with(Answering(payload))
+    assert caught.value.message.startswith(
+        "SageMaker endpoint 'maas-large' sent an output 'sum' that is not OIP: "
+    )
+
+
+def model_error(original: str, status: int = 400) -> ClientError:
+    response = {
+        "Error": {"Code": "ModelError", "Message": "Received client error (400) from primary"},
+        "OriginalStatusCode": status,
+        "OriginalMessage": original,
+    }
+    return ClientError(response, "InvokeEndpoint")
+
+
+@pytest.mark.parametrize(
+    ("original", "passed_on"),
+    [
+        ('{"error": "unexpected shape for input \'a\'"}', "unexpected shape for input 'a'"),
+        ("[1, 2]", "[1, 2]"),
+        ('{"detail": "no error field"}', '{"detail": "no error field"}'),
+        ('{"error": ""}', '{"error": ""}'),
+        ("not json at all", "not json at all"),
+    ],
+    ids=["triton-error", "a-json-array", "no-error-field", "an-empty-error", "plain-text"],
+)
+def test_a_request_triton_refuses_passes_on_tritons_words_or_the_whole_answer(
+    original: str, passed_on: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        predict_with(Answering(error=model_error(original)))
+    assert caught.value.message == f"SageMaker endpoint 'maas-large' refused the request: {passed_on}"
+
+
+def test_the_runtime_client_gives_up_on_an_endpoint_after_65_s_and_on_a_connection_after_5() -> None:
+    """SageMaker answers within 60 s or not at all; waiting longer only holds the function."""
+    config = runtime_client()._client_config
+    assert (config.read_timeout, config.connect_timeout) == (65, 5)
