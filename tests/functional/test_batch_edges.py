@@ -474,3 +474,15 @@ def test_the_predict_functions_batch_side_is_wired_from_its_settings(
     wiring["s3"].delete_object(Bucket=wiring["bucket"], Key=manifest_key)
     assert handler(sqs_event(body), LocalLambdaContext()) == {"batchItemFailures": []}
     assert wiring["s3"].list_objects_v2(Bucket=wiring["bucket"], Prefix=manifest_key).get("KeyCount", 0) == 0
+
+
+def test_a_csv_output_names_a_column_for_each_value_of_a_vector_output(
+    batch: BatchProcessor, bucket: str
+) -> None:
+    manifest, _, _ = run(batch, bucket, "inputs/pairs/rows.csv", b"a_0,a_1,b_0,b_1\n1,2,3,4\n")
+    table = list(
+        csv.reader(
+            io.StringIO(batch.s3.get_object(Bucket=bucket, Key=manifest.output)["Body"].read().decode())
+        )
+    )
+    assert table == [["row", "sum_0", "sum_1"], ["0", "4.0", "6.0"]]
