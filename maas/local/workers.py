@@ -23,11 +23,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class _Worker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=code.environment,
+            env=_with_maas_importable(code.environment),
             cwd=code.code_dir,
         )
         self._unread = bytearray()
@@ -192,6 +192,17 @@ class _Worker:
                 self._on_log(line if line.endswith("\n") else line + "\n")
             except Exception:  # a log sink that fails must not stop the worker's log
                 logger.debug("the log sink of %s failed", self.code.name, exc_info=True)
+
+
+def _with_maas_importable(environment: dict[str, str]) -> dict[str, str]:
+    """`environment`, with the maas this process runs on the worker's import path: a worker
+    starts in its code's folder, so a maas found from the caller's working directory (a
+    checkout run in place) would not be found there."""
+    import maas
+
+    root = str(Path(maas.__file__).resolve().parents[1])
+    paths = [path for path in environment.get("PYTHONPATH", "").split(os.pathsep) if path]
+    return {**environment, "PYTHONPATH": os.pathsep.join([root, *(p for p in paths if p != root)])}
 
 
 class FunctionPool:
