@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from maas.errors import ArtifactError, InferenceError, InvalidInput
+from maas.errors import ArtifactError, InferenceError, InvalidInput, ModelNotReady
 from maas.protocol import Datatype
 from maas.runtimes.base import Signature, TensorSpec
 from maas.runtimes.sagemaker import SageMakerRuntime, runtime_client
@@ -120,3 +120,19 @@ def test_the_runtime_client_gives_up_on_an_endpoint_after_65_s_and_on_a_connecti
     """SageMaker answers within 60 s or not at all; waiting longer only holds the function."""
     config = runtime_client()._client_config
     assert (config.read_timeout, config.connect_timeout) == (65, 5)
+
+
+def test_a_triton_failure_of_its_own_is_an_inference_error_not_a_refusal() -> None:
+    with pytest.raises(InferenceError) as caught:
+        predict_with(Answering(error=model_error('{"error": "CUDA out of memory"}', status=500)))
+    assert caught.value.message == "SageMaker endpoint 'maas-large' failed: CUDA out of memory"
+
+
+def test_a_variant_the_endpoint_does_not_have_says_how_to_deploy_it() -> None:
+    missing = {"Error": {"Code": "ValidationError", "Message": "Variant v1 not found"}}
+    with pytest.raises(ModelNotReady) as caught:
+        predict_with(Answering(error=ClientError(missing, "InvokeEndpoint")))
+    assert caught.value.message == (
+        "SageMaker endpoint 'maas-large' cannot serve variant 'v1': Variant v1 not found "
+        "(promote the version with `maas models promote` to deploy it)"
+    )
