@@ -33,15 +33,19 @@ def framework_of(path: Path) -> str:
     raise ArtifactError(f"'{path.name}' is not a model file maas can serve (expected {known})")
 
 
-def runtime_class(framework: str) -> type[Runtime]:
-    """The Runtime subclass for `framework`, imported on first use."""
+def runtime_target(framework: str) -> str:
+    """`module:Class` of the runtime for `framework`, without importing it; ArtifactError if none."""
     try:
-        target = RUNTIMES[framework][1]
+        return RUNTIMES[framework][1]
     except KeyError:
         raise ArtifactError(
             f"unknown framework '{framework}', expected one of {', '.join(RUNTIMES)}"
         ) from None
-    module_name, class_name = target.split(":")
+
+
+def runtime_class(framework: str) -> type[Runtime]:
+    """The Runtime subclass for `framework`, imported on first use."""
+    module_name, class_name = runtime_target(framework).split(":")
     cls: type[Runtime] = getattr(importlib.import_module(module_name), class_name)
     return cls
 
@@ -63,4 +67,5 @@ __all__ = [
     "framework_of",
     "load_runtime",
     "runtime_class",
+    "runtime_target",
 ]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maas.errors import ArtifactError, without_paths
-from maas.runtimes import RUNTIMES
+from maas.runtimes import RUNTIMES, runtime_target
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -32,12 +32,7 @@ def signature_in_child(path: Path, framework: str, *, timeout: float = LOAD_TIME
     """The signature of the model file at `path`, loaded by its framework's runtime in a child
     process. Raises ArtifactError with the runtime's refusal, naming the signal if the runtime
     crashed, or when loading takes longer than `timeout` seconds."""
-    try:
-        target = RUNTIMES[framework][1]
-    except KeyError:
-        raise ArtifactError(
-            f"unknown framework '{framework}', expected one of {', '.join(RUNTIMES)}"
-        ) from None
+    target = runtime_target(framework)
     context = _context()
     answers, child_end = context.Pipe(duplex=False)
     child = context.Process(target=_load, args=(target, str(path), child_end), daemon=True)
