@@ -380,3 +380,20 @@ def square_reshape_model(path: Path) -> Path:
     shape = helper.make_tensor("shape", TensorProto.INT64, [2], [2, 2])
     node = helper.make_node("Reshape", ["x", "shape"], ["square"])
     return _save(helper.make_graph([node], "square_reshape", [x], [square], initializer=[shape]), path)
+
+
+def identity_inputs(**given: dict[str, Any]) -> list[dict[str, Any]]:
+    """OIP inputs for `identity_model`: two harmless values for each input, and the tensors of
+    `given` (by input name, e.g. `in_bytes=...`) in place of theirs."""
+    inputs = []
+    for datatype in ONNX_TYPES:
+        name = f"in_{datatype.value.lower()}"
+        data: list[Any] = (
+            [False, True]
+            if datatype is Datatype.BOOL
+            else ["a", "b"]
+            if datatype is Datatype.BYTES
+            else [0, 1]
+        )
+        inputs.append(given.get(name, {"name": name, "shape": [2], "datatype": datatype.value, "data": data}))
+    return inputs

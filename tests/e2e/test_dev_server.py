@@ -223,31 +223,10 @@ def test_a_4_6_mb_binary_body_is_refused_with_the_event_limit_it_would_break_in_
 
 def identity_request(elements: int) -> bytes:
     """An identity request whose in_fp64 holds `elements` zeros; every other input two values."""
-    others = [
-        {
-            "name": f"in_{kind.lower()}",
-            "shape": [2],
-            "datatype": kind,
-            "data": [False, True] if kind == "BOOL" else [0, 1],
-        }
-        for kind in (
-            "BOOL",
-            "UINT8",
-            "UINT16",
-            "UINT32",
-            "UINT64",
-            "INT8",
-            "INT16",
-            "INT32",
-            "INT64",
-            "FP16",
-            "FP32",
-        )
-    ]
-    text = {"name": "in_bytes", "shape": [2], "datatype": "BYTES", "data": ["a", "b"]}
     tensor = {"name": "in_fp64", "shape": [elements], "datatype": "FP64", "data": [0] * elements}
     return json.dumps(
-        {"inputs": [*others, text, tensor], "outputs": [{"name": "out_fp64"}]}, separators=(",", ":")
+        {"inputs": fakes.identity_inputs(in_fp64=tensor), "outputs": [{"name": "out_fp64"}]},
+        separators=(",", ":"),
     ).encode()
 
 

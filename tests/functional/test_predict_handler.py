@@ -194,29 +194,8 @@ def test_an_unexpected_failure_is_a_500_without_a_stack_trace(
 
 def _identity_request(text_input: dict[str, Any]) -> bytes:
     """An identity-model request: `text_input` for in_bytes, two harmless values for every other input."""
-    others = [
-        {
-            "name": f"in_{kind.lower()}",
-            "shape": [2],
-            "datatype": kind,
-            "data": [False, True] if kind == "BOOL" else [0, 1],
-        }
-        for kind in (
-            "BOOL",
-            "UINT8",
-            "UINT16",
-            "UINT32",
-            "UINT64",
-            "INT8",
-            "INT16",
-            "INT32",
-            "INT64",
-            "FP16",
-            "FP32",
-            "FP64",
-        )
-    ]
-    return json.dumps({"inputs": [*others, text_input], "outputs": [{"name": "out_bytes"}]}).encode()
+    inputs = fakes.identity_inputs(in_bytes=text_input)
+    return json.dumps({"inputs": inputs, "outputs": [{"name": "out_bytes"}]}).encode()
 
 
 @pytest.mark.parametrize("transport", ["base64-json", "binary"])
