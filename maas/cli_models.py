@@ -128,11 +128,14 @@ def aws_client(service: str, endpoint_url: str | None) -> Any:
 
 
 def registry_from_args(args: argparse.Namespace) -> Registry:
+    from maas.identity import sts_identity
     from maas.registry import ArtifactStore, DynamoDBStore, Registry
 
+    # Changes are recorded as made by the credentials' own principal, asked of STS on the first one.
     return Registry(
         DynamoDBStore(args.table, client=aws_client("dynamodb", args.endpoint_url)),
         ArtifactStore(args.bucket, client=aws_client("s3", args.endpoint_url)),
+        identify=lambda: sts_identity(aws_client("sts", args.endpoint_url)),
     )
 
 

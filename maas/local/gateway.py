@@ -146,6 +146,8 @@ class LocalGateway(HttpServer):
             body=request.body,
             source_ip=request.client,
         )
+        if self.verifier is not None:
+            event["requestContext"]["authorizer"] = self.verifier.authorizer_context()
         size = payload_size(event)
         if size > LAMBDA_PAYLOAD_LIMIT:
             return _json_response(

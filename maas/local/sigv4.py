@@ -25,6 +25,7 @@ _AUTHORIZATION = re.compile(
     r"\s*SignedHeaders=(?P<signed>[a-z0-9;\-]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
 )
 MAX_SKEW_SECONDS = 15 * 60  # what AWS allows between the signing time and now
+LOCAL_ACCOUNT = "000000000000"  # the account the local gateway's events name
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,30 @@ class SigV4Verifier:
         service: str = "execute-api",
         *,
         region: str = "us-east-1",
+        principal_arn: str | None = None,
     ) -> None:
+        """`principal_arn`: who the credentials belong to, as API Gateway tells the function
+        (default: an IAM user named after the access key in the local account)."""
         self.access_key_id = access_key_id
         self.secret_access_key = secret_access_key
         self.service = service
         self.region = region
+        self.principal_arn = principal_arn or f"arn:aws:iam::{LOCAL_ACCOUNT}:user/{access_key_id}"
+
+    def authorizer_context(self) -> dict[str, object]:
+        """`requestContext.authorizer` of an event for a request this verifier accepted: what
+        API Gateway's IAM authorization passes on about the caller."""
+        return {
+            "iam": {
+                "accessKey": self.access_key_id,
+                "accountId": LOCAL_ACCOUNT,
+                "callerId": self.access_key_id,
+                "cognitoIdentity": None,
+                "principalOrgId": None,
+                "userArn": self.principal_arn,
+                "userId": self.access_key_id,
+            }
+        }
 
     def check(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Refusal | None:
         """None if the request is signed by the known credentials, else why it is refused."""

@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, BeforeValidator, Field, FiniteFloat, StrictInt, ValidationError
 
 from maas.errors import InvalidInput
+from maas.identity import caller_of
 from maas.metrics.emf import install_request_metrics
 from maas.registry.models import Target
 from maas.rest import JSON, install_error_handlers, json_bytes, raw_body, refuse_control_characters
@@ -87,6 +88,11 @@ def _body(app: APIGatewayHttpResolver, model: type[Body]) -> Body:
         raise InvalidInput(f"invalid request: {problems}") from None
 
 
+def _as_caller(app: APIGatewayHttpResolver, registry: Registry) -> Registry:
+    """The registry acting as this request's caller, who the records of its change name."""
+    return registry.acting_as(caller_of(app.current_event.raw_event))
+
+
 def _page_arguments(app: APIGatewayHttpResolver) -> dict[str, Any]:
     query = app.current_event.query_string_parameters or {}
     try:
@@ -130,7 +136,7 @@ def _add_model_routes(app: APIGatewayHttpResolver, registry: Registry) -> None:
 
     @app.delete("/registry/models/<name>")
     def delete_model(name: str) -> Response[str]:
-        registry.delete(name)
+        _as_caller(app, registry).delete(name)
         return _json({"deleted": name})
 
     @app.get("/registry/models/<name>/versions")
@@ -157,7 +163,7 @@ def _add_model_routes(app: APIGatewayHttpResolver, registry: Registry) -> None:
             path = registry.artifacts.download_upload(
                 check_name("model name", name), request.upload_key, Path(scratch)
             )
-            version = registry.register(
+            version = _as_caller(app, registry).register(
                 name,
                 path,
                 target=request.target,
@@ -175,7 +181,7 @@ def _add_model_routes(app: APIGatewayHttpResolver, registry: Registry) -> None:
 
     @app.post("/registry/models/<name>/versions/<version>/retire")
     def retire(name: str, version: str) -> Response[str]:
-        return _json(registry.retire(name, _number(version)).model_dump(mode="json"))
+        return _json(_as_caller(app, registry).retire(name, _number(version)).model_dump(mode="json"))
 
 
 def _add_alias_routes(app: APIGatewayHttpResolver, registry: Registry) -> None:
@@ -186,30 +192,31 @@ def _add_alias_routes(app: APIGatewayHttpResolver, registry: Registry) -> None:
     @app.put("/registry/models/<name>/aliases/<alias>")
     def set_alias(name: str, alias: str) -> Response[str]:
         request = _body(app, AliasRequest)
+        acting = _as_caller(app, registry)
         if (request.version is None) == (request.weights is None):
             raise InvalidInput("give either 'version' (promote) or 'weights' (canary)")
         if request.version is not None:
-            result = registry.promote(
-                name, alias, request.version, expected_revision=request.expected_revision
-            )
+            result = acting.promote(name, alias, request.version, expected_revision=request.expected_revision)
         else:
-            result = registry.canary(
+            result = acting.canary(
                 name, alias, request.weights or {}, expected_revision=request.expected_revision
             )
         return _json(result.model_dump(mode="json"))
 
     @app.delete("/registry/models/<name>/aliases/<alias>")
     def delete_alias(name: str, alias: str) -> Response[str]:
-        change = registry.delete_alias(name, alias, expected_revision=_expected_revision(app))
+        change = _as_caller(app, registry).delete_alias(
+            name, alias, expected_revision=_expected_revision(app)
+        )
         return _json(change.model_dump(mode="json"))
 
     @app.post("/registry/models/<name>/aliases/<alias>/rollback")
     def rollback(name: str, alias: str) -> Response[str]:
         request = _body(app, RollbackRequest)
         return _json(
-            registry.rollback(name, alias, expected_revision=request.expected_revision).model_dump(
-                mode="json"
-            )
+            _as_caller(app, registry)
+            .rollback(name, alias, expected_revision=request.expected_revision)
+            .model_dump(mode="json")
         )
 
     @app.get("/registry/models/<name>/aliases/<alias>/history")

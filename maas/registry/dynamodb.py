@@ -404,11 +404,11 @@ class DynamoDBStore(RegistryStore):
 
     # Retiring and deleting
 
-    def set_status(self, name: str, version: int, status: VersionStatus, alias_epoch: int) -> None:
+    def set_status(self, name: str, version: int, status: VersionStatus, alias_epoch: int, by: str) -> None:
         record = self.get_version(name, version)
         if record is None:
             raise ConflictError(f"version {version} of model '{name}' does not exist")
-        updated = record.model_copy(update={"status": status})
+        updated = record.with_status(status, by)
         self._transact(
             [
                 {
@@ -429,19 +429,20 @@ class DynamoDBStore(RegistryStore):
             message=f"the aliases of model '{name}' changed meanwhile; try again",
         )
 
-    def delete_model(self, name: str, alias_epoch: int) -> None:
-        # The head becomes a tombstone, and only if no alias was written since the caller looked.
+    def delete_model(self, name: str, alias_epoch: int, by: str) -> None:
+        # The head becomes a tombstone (saying who deleted the model), and only if no alias was written since the caller looked.
         # While it is `purging` nothing can be written to the model, so the rest can go in plain
         # batches; whoever next registers the name finishes a purge that was interrupted.
         try:
             self.client.update_item(
                 TableName=self.table_name,
                 Key=_key(name, HEAD),
-                UpdateExpression="SET deleted_at = :now, purging = :yes REMOVE gsi1pk, gsi1sk",
+                UpdateExpression="SET deleted_at = :now, deleted_by = :by, purging = :yes REMOVE gsi1pk, gsi1sk",
                 ConditionExpression="epoch = :epoch AND attribute_not_exists(deleted_at)",
                 ExpressionAttributeValues={
                     ":epoch": {"N": str(alias_epoch)},
                     ":now": {"S": utc_now()},
+                    ":by": {"S": by},
                     ":yes": {"BOOL": True},
                 },
             )

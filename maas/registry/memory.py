@@ -119,13 +119,13 @@ class InMemoryStore(RegistryStore):
             changes = list(reversed(self._history.get((name, alias), [])))
         return _page(changes, limit, token, f"history/{name}/{alias}")
 
-    def set_status(self, name: str, version: int, status: VersionStatus, alias_epoch: int) -> None:
+    def set_status(self, name: str, version: int, status: VersionStatus, alias_epoch: int, by: str) -> None:
         with self._lock:
             self._check_epoch(name, alias_epoch)
             record = self._versions[(name, version)]
-            self._versions[(name, version)] = record.model_copy(update={"status": status})
+            self._versions[(name, version)] = record.with_status(status, by)
 
-    def delete_model(self, name: str, alias_epoch: int) -> None:
+    def delete_model(self, name: str, alias_epoch: int, by: str) -> None:
         with self._lock:
             self._check_epoch(name, alias_epoch)
             self._deleted.add(name)

@@ -57,6 +57,14 @@ class ModelVersion(BaseModel):
     created_by: str
     created_at: str = Field(default_factory=utc_now)
     status: VersionStatus = VersionStatus.ACTIVE
+    # Who last changed `status` (retired the version), and when; None while it never changed.
+    status_changed_by: str | None = None
+    status_changed_at: str | None = None
+
+    def with_status(self, status: VersionStatus, by: str) -> ModelVersion:
+        return self.model_copy(
+            update={"status": status, "status_changed_by": by, "status_changed_at": utc_now()}
+        )
 
 
 class Alias(BaseModel):

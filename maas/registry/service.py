@@ -34,6 +34,8 @@ MAX_PAGE = 100
 
 
 def current_user() -> str:
+    """Who a registry used in-process acts as when no identity is given: `MAAS_USER`, else the
+    operating system's user (tests and embedded tools; the API and the CLI name the caller)."""
     return os.environ.get("MAAS_USER") or getpass.getuser()
 
 
@@ -57,10 +59,30 @@ class Registry:
     """Model versions and aliases. Every change is conditional on what was read; a lost race
     raises ConflictError and changes nothing."""
 
-    def __init__(self, store: RegistryStore, artifacts: ArtifactStore, *, user: str | None = None) -> None:
+    def __init__(
+        self,
+        store: RegistryStore,
+        artifacts: ArtifactStore,
+        *,
+        user: str | None = None,
+        identify: Callable[[], str] | None = None,
+    ) -> None:
+        """`user` is who every change is recorded as made by; `identify` finds it on the first
+        change instead (the CLI asks STS, which reads need not wait for)."""
         self.store = store
         self.artifacts = artifacts
-        self.user = user or current_user()
+        self._user = user
+        self._identify = identify
+
+    @property
+    def user(self) -> str:
+        if self._user is None:
+            self._user = self._identify() if self._identify is not None else current_user()
+        return self._user
+
+    def acting_as(self, user: str) -> Registry:
+        """This registry, recording its changes as made by `user` (an API request's caller)."""
+        return Registry(self.store, self.artifacts, user=user)
 
     # Versions
 
@@ -156,7 +178,7 @@ class Registry:
             )
         if record.status is VersionStatus.RETIRED:
             return record
-        self.store.set_status(name, version, VersionStatus.RETIRED, head.alias_epoch)
+        self.store.set_status(name, version, VersionStatus.RETIRED, head.alias_epoch, self.user)
         return self.get(name, version)
 
     def delete(self, name: str) -> None:
@@ -168,7 +190,7 @@ class Registry:
             raise ConflictError(
                 f"model '{name}' still has alias(es) {', '.join(a.alias for a in aliases)}; it cannot be deleted"
             )
-        self.store.delete_model(name, head.alias_epoch)
+        self.store.delete_model(name, head.alias_epoch, self.user)
 
     # Aliases
 

@@ -137,13 +137,14 @@ class RegistryStore(ABC):
         """AliasChanges newest first."""
 
     @abstractmethod
-    def set_status(self, name: str, version: int, status: VersionStatus, alias_epoch: int) -> None:
-        """Change a version's status if no alias has been written since `alias_epoch` was read."""
+    def set_status(self, name: str, version: int, status: VersionStatus, alias_epoch: int, by: str) -> None:
+        """Change a version's status, recording that `by` did, if no alias has been written since
+        `alias_epoch` was read."""
 
     @abstractmethod
-    def delete_model(self, name: str, alias_epoch: int) -> None:
+    def delete_model(self, name: str, alias_epoch: int, by: str) -> None:
         """Remove the model's versions, aliases and history if no alias has been written since
-        `alias_epoch`; its version counter and its name stay."""
+        `alias_epoch`; its version counter and its name stay, with who (`by`) deleted it."""
 
 
 __all__ = [

@@ -236,3 +236,15 @@ def test_the_release_client_signs_its_requests(server: DevServer) -> None:
     )
     assert version == "1"
     assert "label" in outputs
+
+
+def test_an_alias_change_signed_by_a_principal_is_recorded_as_made_by_it(server: DevServer) -> None:
+    """The gateway passes on who signed, as API Gateway's IAM authorization does, and the
+    registry's history names them."""
+    status, alias = send(
+        server, "PUT", "/registry/models/digits/aliases/audited", json.dumps({"version": 1}), secret="testing"
+    )
+    assert status == 200, alias
+    assert alias["updated_by"] == "arn:aws:iam::000000000000:user/testing"
+    status, history = send(server, "GET", "/registry/models/digits/aliases/audited/history", secret="testing")
+    assert [change["by"] for change in history["history"]] == ["arn:aws:iam::000000000000:user/testing"]
