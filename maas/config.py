@@ -75,6 +75,13 @@ class ApiConfig(_Strict):
 class RegistryConfig(_Strict):
     deletion_protection: bool = True
     replica_regions: list[str] = Field(default_factory=list)
+    max_upload_mb: int = Field(
+        default=400,
+        ge=1,
+        le=10_000,
+        description="the largest artifact the registry API registers from a presigned upload (its "
+        "function's /tmp is sized to fit); `maas models register` against AWS has no such limit",
+    )
 
 
 class ConcurrencyConfig(_Strict):
@@ -321,6 +328,7 @@ api:
 registry:
   deletion_protection: true # the DynamoDB table refuses deletion
   replica_regions: []       # e.g. [eu-west-1] for a global table
+  max_upload_mb: 400        # the largest artifact the registry API takes from a presigned upload
 
 log_retention_days: 30
 

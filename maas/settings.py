@@ -94,6 +94,9 @@ class PredictSettings(BaseModel):
         description="How long one prediction may run before it is stopped (0: no limit); under "
         "Lambda's timeout, so that a runaway graph is stopped before the function is killed.",
     )
+    max_upload_mb: int = Field(
+        default=400, gt=0, description="The largest presigned upload the registry API registers."
+    )
     max_response_mb: float = Field(
         default=6.0, gt=0, description="The most outputs one response may carry (Lambda's payload limit)."
     )

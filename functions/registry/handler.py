@@ -20,7 +20,7 @@ settings = PredictSettings.from_environment()
 if settings.registry_table is None or settings.artifact_bucket is None:
     raise ConfigError("the registry function needs MAAS_REGISTRY_TABLE and MAAS_ARTIFACT_BUCKET")
 registry = Registry(DynamoDBStore(settings.registry_table), ArtifactStore(settings.artifact_bucket))
-app = build_registry_app(registry, metrics)
+app = build_registry_app(registry, metrics, max_upload_bytes=settings.max_upload_mb * 1024 * 1024)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

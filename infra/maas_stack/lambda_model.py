@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Size
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -63,8 +63,10 @@ def handler_function(
     log_group: logs.ILogGroup,
     environment: dict[str, str],
     reserved_concurrency: int | None = None,
+    tmp_mb: int | None = None,
 ) -> lambda_.Function:
-    """A maas function: `handler.handler` of `code` on one layer, with its own role and log group."""
+    """A maas function: `handler.handler` of `code` on one layer, with its own role and log group
+    (and `tmp_mb` of /tmp, Lambda's 512 MB when None)."""
     function = lambda_.Function(
         scope,
         construct_id,
@@ -77,6 +79,7 @@ def handler_function(
         memory_size=memory_mb,
         timeout=timeout,
         reserved_concurrent_executions=reserved_concurrency,
+        ephemeral_storage_size=Size.mebibytes(tmp_mb) if tmp_mb is not None else None,
         role=role,
         log_group=log_group,
         # pydantic otherwise scans every installed distribution for plugins at import.

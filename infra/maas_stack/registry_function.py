@@ -37,6 +37,7 @@ class RegistryService(Construct):
         architecture: str,
         log_retention: logs.RetentionDays,
         reserved_concurrency: int | None = None,
+        max_upload_mb: int = 400,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
@@ -56,8 +57,15 @@ class RegistryService(Construct):
                 resources=[table.table_arn, f"{table.table_arn}/index/{MODELS_INDEX}"],
             )
         )
-        # ListBucket makes a missing key a 404 rather than a 403 when checking for an artifact.
-        role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
+        # Listing tells whether an artifact is stored already and an upload's size; held to the
+        # registry's own prefixes, so that the role cannot enumerate batch data or captures.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": ["uploads/*", "artifacts/*"]}},
+            )
+        )
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
@@ -88,7 +96,10 @@ class RegistryService(Construct):
             layer=layer,
             python_runtime=python_runtime,
             architecture=architecture,
-            memory_mb=1024,
+            # Registration downloads the upload to /tmp and loads it in a child process to read
+            # its signature: both must hold the largest upload the API accepts.
+            memory_mb=min(10_240, max(1024, 3 * max_upload_mb)),
+            tmp_mb=min(10_240, max(512, max_upload_mb + 256)),
             timeout=Duration.seconds(29),
             reserved_concurrency=reserved_concurrency,
             role=role,
@@ -96,6 +107,7 @@ class RegistryService(Construct):
             environment={
                 "MAAS_REGISTRY_TABLE": table.table_name,
                 "MAAS_ARTIFACT_BUCKET": bucket.bucket_name,
+                "MAAS_MAX_UPLOAD_MB": str(max_upload_mb),
                 "POWERTOOLS_SERVICE_NAME": "maas-registry",
                 "POWERTOOLS_METRICS_NAMESPACE": "MaaS",
             },

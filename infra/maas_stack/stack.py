@@ -120,6 +120,7 @@ class MaasStack(Stack):
             architecture=REGISTRY_ARCHITECTURE,
             log_retention=log_retention,
             reserved_concurrency=config.concurrency.registry,
+            max_upload_mb=config.registry.max_upload_mb,
         )
         api = InferenceApi(
             self,

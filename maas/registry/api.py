@@ -63,14 +63,17 @@ class RollbackRequest(BaseModel):
     expected_revision: StrictInt | None = None
 
 
-def build_registry_app(registry: Registry, metrics: Metrics | None = None) -> APIGatewayHttpResolver:
+def build_registry_app(
+    registry: Registry, metrics: Metrics | None = None, *, max_upload_bytes: int | None = None
+) -> APIGatewayHttpResolver:
+    """The registry's routes; an upload over `max_upload_bytes` is refused before it is read."""
     app = APIGatewayHttpResolver()
     if metrics is not None:
         # A request is counted under its model only if the model exists once it is answered
         # (an upload succeeds for any name): a caller's made-up names must not mint a series each.
         install_request_metrics(app, metrics, known=registry.exists)
     refuse_control_characters(app)
-    _add_model_routes(app, registry)
+    _add_model_routes(app, registry, max_upload_bytes)
     _add_alias_routes(app, registry)
     install_error_handlers(app, "registry")
     return app
@@ -111,7 +114,7 @@ def _expected_revision(app: APIGatewayHttpResolver) -> int | None:
     return int(value)
 
 
-def _add_model_routes(app: APIGatewayHttpResolver, registry: Registry) -> None:
+def _add_model_routes(app: APIGatewayHttpResolver, registry: Registry, max_upload_bytes: int | None) -> None:
     @app.get("/registry/models")
     def list_models() -> Response[str]:
         page = registry.models(**_page_arguments(app))
@@ -154,14 +157,16 @@ def _add_model_routes(app: APIGatewayHttpResolver, registry: Registry) -> None:
     def create_upload(name: str) -> Response[str]:
         request = _body(app, UploadRequest)
         url, key = registry.artifacts.presigned_upload(check_name("model name", name), request.filename)
-        return _json({"upload_url": url, "upload_key": key}, HTTPStatus.CREATED)
+        return _json(
+            {"upload_url": url, "upload_key": key, "max_bytes": max_upload_bytes}, HTTPStatus.CREATED
+        )
 
     @app.post("/registry/models/<name>/versions")
     def register(name: str) -> Response[str]:
         request = _body(app, RegisterRequest)
         with tempfile.TemporaryDirectory() as scratch:
             path = registry.artifacts.download_upload(
-                check_name("model name", name), request.upload_key, Path(scratch)
+                check_name("model name", name), request.upload_key, Path(scratch), max_bytes=max_upload_bytes
             )
             version = _as_caller(app, registry).register(
                 name,

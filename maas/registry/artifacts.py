@@ -87,20 +87,39 @@ class ArtifactStore:
         )
         return url, key
 
-    def download_upload(self, name: str, key: str, directory: Path) -> Path:
+    def download_upload(self, name: str, key: str, directory: Path, *, max_bytes: int | None = None) -> Path:
         """Fetch a file uploaded (by presigned URL) for model `name` to `directory`, keeping its
-        file name. Raises InvalidInput if the key is not one issued for `name`, or has no file."""
+        file name. Raises InvalidInput if the key is not one issued for `name`, has no file, or
+        holds more than `max_bytes`: a presigned PUT cannot limit what is sent, so the size is
+        checked here, and the download pinned to the checked object's ETag in case it is replaced."""
         issued = _UPLOAD_KEY.fullmatch(key)
         if issued is None or issued["model"] in (".", ".."):
             raise InvalidInput(f"'{key}' is not an upload key this registry issued")
         if issued["model"] != name:
             raise InvalidInput(f"upload key '{key}' was not issued for model '{name}'")
         filename = check_upload_filename(issued["file"])
+        uploaded = self._listed(key)
+        if uploaded is None:
+            raise InvalidInput(f"no uploaded file at '{key}': PUT the file to its upload_url first")
+        if max_bytes is not None and uploaded["Size"] > max_bytes:
+            raise InvalidInput(
+                f"the upload at '{key}' is {uploaded['Size']} bytes, over the registry API's limit of "
+                f"{max_bytes} bytes (registry.max_upload_mb in maas.yaml); register larger artifacts with "
+                "`maas models register`, which writes to S3 and the registry table directly"
+            )
         target = directory / filename
         try:
-            self.client.download_file(self.bucket, key, str(target))
+            body = self.client.get_object(Bucket=self.bucket, Key=key, IfMatch=uploaded["ETag"])["Body"]
         except ClientError as error:
-            raise InvalidInput(f"no uploaded file at '{key}': {error.response['Error']['Code']}") from None
+            code = error.response["Error"]["Code"]
+            if code in ("412", "PreconditionFailed"):
+                raise InvalidInput(
+                    f"the upload at '{key}' changed while it was being registered; try again"
+                ) from None
+            raise InvalidInput(f"no uploaded file at '{key}': {code}") from None
+        with body, target.open("wb") as stream:
+            while chunk := body.read(CHUNK):
+                stream.write(chunk)
         return target
 
     def delete_upload(self, key: str) -> None:
@@ -136,10 +155,11 @@ class ArtifactStore:
         return target
 
     def exists(self, key: str) -> bool:
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as error:
-            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
-        return True
+        return self._listed(key) is not None
+
+    def _listed(self, key: str) -> dict[str, Any] | None:
+        """The listing entry of `key` (Size, ETag), None if there is no such object. A listing
+        with the key as prefix, not a HEAD: the registry's role may list only its own prefixes,
+        and without a bucket-wide list S3 answers a HEAD of a missing key with 403, not 404."""
+        listed = self.client.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+        return listed[0] if listed and listed[0]["Key"] == key else None

@@ -429,3 +429,73 @@ def test_a_registration_body_that_is_not_utf8_is_a_400_naming_the_byte_and_store
         "error": f"the request body is not UTF-8: byte {offset} (0xfe) cannot be decoded; a JSON body must be UTF-8"
     }
     assert not dynamo_registry.exists("sum")
+
+
+@pytest.fixture
+def small_limit_module(dynamo_registry: Registry, aws_endpoint: str) -> ModuleType:
+    """The registry function as deployed with `registry.max_upload_mb: 1`."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ENDPOINT_URL", aws_endpoint)
+        env.setenv("MAAS_REGISTRY_TABLE", dynamo_registry.store.table_name)  # type: ignore[attr-defined]
+        env.setenv("MAAS_ARTIFACT_BUCKET", dynamo_registry.artifacts.bucket)
+        env.setenv("MAAS_MAX_UPLOAD_MB", "1")
+        return load_handler_module(REGISTRY_HANDLER)
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_read_and_one_within_registers(
+    small_limit_module: ModuleType, artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    status, answer = call(
+        small_limit_module, "POST", "/registry/models/big/uploads", {"filename": "model.onnx"}
+    )
+    assert (status, answer["max_bytes"]) == (201, 1024 * 1024)
+    heavy = fakes.weighty_model(tmp_path / "model.onnx", megabytes=2)
+    key = upload(small_limit_module, "big", heavy)
+    status, refused = call(small_limit_module, "POST", "/registry/models/big/versions", {"upload_key": key})
+    assert status == 400
+    size = heavy.stat().st_size
+    assert refused["error"].startswith(
+        f"the upload at '{key}' is {size} bytes, over the registry API's limit of 1048576"
+    )
+    assert "maas models register" in refused["error"]
+    assert call(small_limit_module, "GET", "/registry/models/big")[0] == 404
+    # The limit is on size, not on the model: a small file under the same name registers.
+    status, version = call(
+        small_limit_module,
+        "POST",
+        "/registry/models/big/versions",
+        {"upload_key": upload(small_limit_module, "big", artifacts["sum"])},
+    )
+    assert (status, version["version"]) == (201, 1), version
+
+
+def test_an_upload_replaced_after_its_size_was_checked_is_not_registered(
+    handler_module: ModuleType, artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    """The check and the download name the same bytes: the download is pinned to the checked ETag."""
+    key = upload(handler_module, "sum", artifacts["sum"])
+    store = handler_module.registry.artifacts
+    checked = store._listed
+
+    def listed_then_replaced(listed_key: str) -> Any:
+        entry = checked(listed_key)
+        store.client.put_object(Bucket=store.bucket, Key=listed_key, Body=b"x" * 10_000_000)
+        return entry
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "_listed", listed_then_replaced)
+        status, answer = call(handler_module, "POST", "/registry/models/sum/versions", {"upload_key": key})
+    assert (status, answer) == (
+        400,
+        {"error": f"the upload at '{key}' changed while it was being registered; try again"},
+    )
+    assert call(handler_module, "GET", "/registry/models/sum")[0] == 404
+
+
+def test_registering_an_upload_that_was_never_made_names_the_missing_step(handler_module: ModuleType) -> None:
+    status, answer = call(handler_module, "POST", "/registry/models/sum/uploads", {"filename": "model.onnx"})
+    status, answer = call(
+        handler_module, "POST", "/registry/models/sum/versions", {"upload_key": answer["upload_key"]}
+    )
+    assert status == 400
+    assert answer["error"].endswith("PUT the file to its upload_url first")

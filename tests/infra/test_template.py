@@ -464,3 +464,24 @@ def test_a_construct_that_breaks_an_aws_solutions_rule_fails_the_synth(tmp_path:
     with pytest.raises(Exception, match=r"AwsSolutions-SQS[34]") as failure:
         app.synth()
     assert "QueueWithoutDeadLettersOrTls" in str(failure.value)
+
+
+def test_no_role_may_list_the_whole_bucket(template: Template) -> None:
+    """The registry lists its own prefixes (is an artifact stored? how big is an upload?),
+    never batch inputs, outputs or captured payloads."""
+    listing = [s for s in statements(template) if "s3:ListBucket" in json.dumps(s["Action"])]
+    assert listing, "the registry's role lists its prefixes"
+    for statement in listing:
+        assert statement["Condition"] == {"StringLike": {"s3:prefix": ["uploads/*", "artifacts/*"]}}
+
+
+def test_the_registry_function_fits_the_largest_upload_it_accepts(template: Template) -> None:
+    (registry,) = [
+        f["Properties"]
+        for f in resources(template, "AWS::Lambda::Function")
+        if f["Properties"]["Environment"]["Variables"].get("POWERTOOLS_SERVICE_NAME") == "maas-registry"
+    ]
+    assert registry["Environment"]["Variables"]["MAAS_MAX_UPLOAD_MB"] == "400"
+    # /tmp holds the upload while it is loaded; memory holds the probe's load of it.
+    assert registry["EphemeralStorage"] == {"Size": 400 + 256}
+    assert registry["MemorySize"] == 1200
