@@ -90,9 +90,10 @@ bench: setup
 
 # Mutation testing of the modules that hold promises, each with the tests that cover it; prints the
 # share of mutants killed per module (RELIABILITY.md records it). Too slow for `make test`: tens of
-# minutes on two cores. One module: `make mutate MODULE=maas/batch`.
+# minutes to hours on two cores. One module: `make mutate MODULE=maas/batch`; a random sample of
+# its mutants: `make mutate MODULE=maas/registry SAMPLE=400`.
 mutate: $(STAMP)
-	nice $(BIN)/python bench/mutation_report.py run $(MODULE)
+	nice $(BIN)/python bench/mutation_report.py run $(if $(SAMPLE),--sample $(SAMPLE)) $(MODULE)
 
 clean:
 	rm -rf $(VENV) .maas .pytest_cache .mypy_cache .ruff_cache node_modules cdk.out layers/build mutants
