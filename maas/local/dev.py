@@ -57,14 +57,15 @@ ARTIFACT_BUCKET = "maas-artifacts"
 IDEMPOTENCY_TABLE = "maas-idempotency"
 BATCH_QUEUE = "maas-batch"
 REGION = "us-east-1"
-# Route prefix -> (function, handler file under --functions, timeout in seconds), as deployed.
+# Route prefix -> (function, handler file under --functions, timeout in seconds, memory in MB),
+# as the example stack deploys them: the memory sets the request and cache budgets, as in Lambda.
 FUNCTIONS_BY_ROUTE = {
-    "/registry": ("maas-registry", "registry", 30.0),
-    "/metrics": ("maas-metrics", "metrics", 30.0),
-    "/": ("maas-predict", "predict", 30.0),
+    "/registry": ("maas-registry", "registry", 30.0, 1200),
+    "/metrics": ("maas-metrics", "metrics", 30.0, 512),
+    "/": ("maas-predict", "predict", 30.0, 1024),
 }
 # Batch files run the predict code in a function of their own, with Lambda's longest timeout.
-BATCH_FUNCTION = ("maas-batch", "predict", 900.0)
+BATCH_FUNCTION = ("maas-batch", "predict", 900.0, 1024)
 
 
 def use_embedded_aws(endpoint: str) -> None:
@@ -160,7 +161,7 @@ def run_dev(
 ) -> int:
     """Serve until Ctrl-C or SIGTERM, with up to `workers` warm worker processes per function
     (default: `default_pool_size()`); returns the process exit code."""
-    handlers = [functions / folder / "handler.py" for _, folder, _ in FUNCTIONS_BY_ROUTE.values()]
+    handlers = [functions / folder / "handler.py" for _, folder, _, _ in FUNCTIONS_BY_ROUTE.values()]
     missing = [str(path) for path in handlers if not path.is_file()]
     if missing:
         raise ConfigError(
@@ -219,14 +220,15 @@ def run_dev(
 
 
 def _pool(
-    functions: Path, function: tuple[str, str, float], size: int, log: Callable[[str], Any]
+    functions: Path, function: tuple[str, str, float, int], size: int, log: Callable[[str], Any]
 ) -> FunctionPool:
     """The worker pool of one function: its handler file, and this process's environment (the
-    embedded AWS, the MAAS_* settings) with its own name and timeout, as Lambda sets them."""
-    name, folder, timeout = function
+    embedded AWS, the MAAS_* settings) with its own name, timeout and memory, as Lambda sets them."""
+    name, folder, timeout, memory_mb = function
     environment = {
         **os.environ,
         "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
         "MAAS_LAMBDA_TIMEOUT": str(int(timeout)),
     }
     code = FunctionCode(name, functions / folder, "handler.handler", environment, timeout)

@@ -533,6 +533,7 @@ class _Workers:
                 "AWS_REGION": function.region,
                 "AWS_DEFAULT_REGION": function.region,
                 "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
                 "MAAS_LAMBDA_TIMEOUT": str(function.timeout),
             }
             code = FunctionCode(

@@ -20,6 +20,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests import fakes
 from tests.conftest import REPO_ROOT
 from tests.e2e.conftest import DevServer, running_dev_server
 
@@ -72,9 +73,10 @@ def functions(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(functions: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    with running_dev_server(
-        tmp_path_factory.mktemp("isolation-models"), "--functions", str(functions)
-    ) as running:
+    models = tmp_path_factory.mktemp("isolation-models")
+    (models / "filled" / "1").mkdir(parents=True)
+    fakes.filled_model(models / "filled" / "1" / "model.onnx")
+    with running_dev_server(models, "--functions", str(functions)) as running:
         yield running
 
 
@@ -135,3 +137,20 @@ def test_a_long_batch_file_holds_up_neither_health_nor_requests(server: DevServe
     assert status == 200 and seconds < 2, seconds
     status, _, seconds = call(server, "POST", "/v2/models/digits/infer", DIGITS)
     assert status == 200 and seconds < 2, seconds
+
+
+def test_a_request_asking_for_more_memory_than_its_function_has_is_refused_as_in_lambda(
+    server: DevServer,
+) -> None:
+    """The predict function has 1024 MB, as deployed: one request may take half, and 1 GiB is
+    refused with the limit named, while a small one is served."""
+    ask = {"inputs": [{"name": "shape", "shape": [2], "datatype": "INT64", "data": [16384, 16384]}]}
+    status, body, _ = call(server, "POST", "/v2/models/filled/infer", json.dumps(ask))
+    assert status == 507, body
+    assert body["error"] == (
+        "model 'filled' version '1' asked for 1024 MB at once, more than the 512 MB one request may "
+        "allocate (MAAS_REQUEST_MEMORY_MB)"
+    )
+    ask["inputs"][0]["data"] = [2, 3]
+    status, body, _ = call(server, "POST", "/v2/models/filled/infer", json.dumps(ask))
+    assert (status, body["outputs"][0]["data"]) == (200, [1.0] * 6), body
