@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "mutants"
 GOAL = 0.80
 DETECTED = ("killed", "timeout")
+NO_MUTANT = "maas.__no_such_mutant__"
 
 # Each module, and the tests that cover it (end-to-end tests run `maas dev` in another process,
 # where mutmut cannot see which test reached which function, so they are not among them).
@@ -148,12 +149,16 @@ def run(module: str, jobs: int, sample: int | None = None, seed: int = 15) -> No
         print(f"== {module}: mutmut run in {folder.relative_to(REPO)}", flush=True)
         mutmut_run(folder, jobs, [])
         return
-    # Generates the mutants (and the map of tests to functions) without testing any.
-    subprocess.run(
-        [sys.executable, "-m", "mutmut", "print-time-estimates"], cwd=folder, check=True, capture_output=True
-    )
+    # mutmut has no command that only generates mutants and maps tests to functions; a run
+    # filtered on a name no mutant has does both, then stops before testing any.
+    generated = mutmut(folder, "run", "--max-children", str(jobs), NO_MUTANT)
+    if "nothing matches" not in generated.stdout + generated.stderr:
+        sys.exit(f"mutmut could not generate the mutants of {module}:\n{generated.stdout}{generated.stderr}")
     verdicts = statuses(folder)
-    drawn = sorted(random.Random(seed).sample(sorted(verdicts), min(sample, len(verdicts))))
+    # The first N of one seeded shuffle: a larger sample later contains this one and adds to it.
+    shuffled = sorted(verdicts)
+    random.Random(seed).shuffle(shuffled)
+    drawn = sorted(shuffled[:sample])
     sample_file.write_text(json.dumps(drawn, indent=1) + "\n")
     untested = [name for name in drawn if verdicts[name] == "not checked"]
     print(f"== {module}: {len(drawn)} of {len(verdicts)} mutants drawn, {len(untested)} to test", flush=True)
