@@ -61,7 +61,9 @@ lock:
 audit: setup
 	$(BIN)/pip-audit -r requirements.lock --require-hashes --disable-pip
 
-dev: setup
+# Serving on this machine needs only .venv/: the Lambda layers and the CDK CLI are for the
+# targets that synthesize, deploy or test them (`maas dev --deploy` says to run `make setup`).
+dev: $(STAMP)
 	$(BIN)/maas dev --host $(HOST) --port $(PORT)
 
 test: setup python3.12 lint typecheck prometheus
