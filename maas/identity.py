@@ -17,19 +17,24 @@ UNAUTHENTICATED = "unauthenticated"
 def caller_of(event: dict[str, Any]) -> str:
     """The principal behind an API Gateway (payload 2.0) event.
 
-    IAM authorization: the caller's ARN (`arn:aws:sts::123456789012:assumed-role/ci/run-42`).
-    JWT: `jwt:<issuer>#<sub>`, the subject being unique only within its issuer. A Lambda
+    IAM authorization: the caller's ARN (`arn:aws:sts::123456789012:assumed-role/ci/run-42`),
+    with the Cognito identity when the role is an identity pool's (all its users share it).
+    JWT: `jwt:<issuer>#<subject>`, the subject being unique only within its issuer: `sub`, else
+    the OAuth client (`client_id`, `azp`), since API Gateway does not require a `sub`. A Lambda
     authorizer's context may name a `principal`. Otherwise `unauthenticated@<source ip>`.
     """
     context = event.get("requestContext") or {}
     authorizer = context.get("authorizer") or {}
     iam = authorizer.get("iam") or {}
     if iam.get("userArn"):
-        return str(iam["userArn"])
-    claims = (authorizer.get("jwt") or {}).get("claims") or {}
-    if claims.get("sub"):
+        cognito = (iam.get("cognitoIdentity") or {}).get("identityId")
+        return f"{iam['userArn']} (cognito identity {cognito})" if cognito else str(iam["userArn"])
+    jwt = authorizer.get("jwt")
+    if jwt:
+        claims = jwt.get("claims") or {}
+        subject = claims.get("sub") or claims.get("client_id") or claims.get("azp") or "(no subject)"
         issuer = claims.get("iss")
-        return f"jwt:{issuer}#{claims['sub']}" if issuer else f"jwt:{claims['sub']}"
+        return f"jwt:{issuer}#{subject}" if issuer else f"jwt:{subject}"
     principal = (authorizer.get("lambda") or {}).get("principal")
     if principal:
         return f"lambda-authorizer:{principal}"

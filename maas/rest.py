@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 
 JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
+# Which model and version answered an inference: response headers, as SageMaker's
+# InvokedProductionVariant, so that a canary's split is visible per response.
+SERVED_MODEL = "x-maas-model"
+SERVED_VERSION = "x-maas-model-version"
 
 
 def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> APIGatewayHttpResolver:
@@ -176,16 +180,21 @@ def parse_request(body: bytes) -> InferenceRequest:
 
 
 def render_result(result: InferenceResult) -> Response[bytes | str]:
-    """JSON, or JSON followed by binary tensor data when any output travels as binary."""
+    """JSON, or JSON followed by binary tensor data when any output travels as binary. Headers
+    say which model and version answered (under a canary, which of the weighted versions), so
+    that proxies, logs and clients see it without parsing the body."""
     header = result.response.model_dump_json(exclude_none=True)
+    served = {SERVED_MODEL: result.response.model_name}
+    if result.response.model_version:
+        served[SERVED_VERSION] = result.response.model_version
     if not result.binary:
-        return Response(status_code=HTTPStatus.OK, content_type=JSON, body=header)
+        return Response(status_code=HTTPStatus.OK, content_type=JSON, body=header, headers=served)
     header_bytes = header.encode()
     return Response(
         status_code=HTTPStatus.OK,
         content_type=OCTET_STREAM,
         body=header_bytes + b"".join(result.binary),
-        headers={HEADER_LENGTH: str(len(header_bytes))},
+        headers={HEADER_LENGTH: str(len(header_bytes)), **served},
     )
 
 

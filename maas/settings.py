@@ -158,6 +158,12 @@ class PredictSettings(BaseModel):
         return int(self.max_response_mb * MB)
 
 
+def lambda_tmp_budget_mb(tmp_mb: int = LAMBDA_DEFAULT_TMP_MB) -> int:
+    """The artifact cache's disk budget for a function with `tmp_mb` of /tmp: what local
+    workers get, whose temporary directory is the host's rather than a /tmp of their own."""
+    return int(tmp_mb * CACHE_DISK_SHARE)
+
+
 def _bytes(chosen_mb: int | None, function_mb: int | None, share: float) -> int | None:
     if chosen_mb is not None:
         return chosen_mb * MB

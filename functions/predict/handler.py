@@ -22,6 +22,7 @@ from maas.sources import source_from_settings
 
 logger = Logger(service="maas-predict")
 metrics = Metrics(namespace="MaaS", service="predict")
+emf.quiet_empty_flushes()
 
 settings = PredictSettings.from_environment()
 dataplane = DataPlane(

@@ -9,12 +9,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from maas.errors import ConfigError
+from maas.metrics.emf import quiet_empty_flushes
 from maas.registry import ArtifactStore, DynamoDBStore, Registry
 from maas.registry.api import build_registry_app
 from maas.settings import PredictSettings
 
 logger = Logger(service="maas-registry")
 metrics = Metrics(namespace="MaaS", service="registry")
+quiet_empty_flushes()
 
 settings = PredictSettings.from_environment()
 if settings.registry_table is None or settings.artifact_bucket is None:

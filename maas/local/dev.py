@@ -38,6 +38,7 @@ from maas.local.workers import (
     default_pool_size,
 )
 from maas.runtimes import SUFFIXES
+from maas.settings import lambda_tmp_budget_mb
 from maas.sources import is_version_number
 
 if TYPE_CHECKING:
@@ -129,6 +130,13 @@ def create_batch_wiring(bucket: str = ARTIFACT_BUCKET) -> str:
     return str(queue_url)
 
 
+def _quiet_libraries() -> None:
+    """The console shows what maas does (one line per request), not how: botocore's credential
+    and endpoint lookups and moto's own request log are for `--verbose`."""
+    for name in ("botocore", "boto3", "urllib3", "s3transfer", "moto", "werkzeug"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def register_directory(registry: Registry, root: Path) -> list[str]:
     """Register every `<name>/<version>/model.*` under `root` in version order and point `prod`
     at the last; returns the model names."""
@@ -168,6 +176,9 @@ def run_dev(
             f"maas dev runs the Lambda handlers from a source checkout, and {', '.join(missing)} is missing; "
             "pass --functions DIR"
         )
+    verbose = logging.getLogger().isEnabledFor(logging.DEBUG)
+    if not verbose:
+        _quiet_libraries()
     model_dir.mkdir(parents=True, exist_ok=True)
     if demo:
         ensure_demo_models(model_dir)
@@ -189,7 +200,7 @@ def run_dev(
         os.environ.pop("MAAS_MODEL_DIR", None)
         use_embedded_cloudwatch()
         # The handlers' EMF lines go to the embedded CloudWatch, not to the request log.
-        emf = EmfToCloudWatch(boto3.client("cloudwatch"))
+        emf = EmfToCloudWatch(boto3.client("cloudwatch"), echo=verbose)
         emf.start()
         size = workers or default_pool_size()
         pools = {
@@ -226,6 +237,9 @@ def _pool(
     embedded AWS, the MAAS_* settings) with its own name, timeout and memory, as Lambda sets them."""
     name, folder, timeout, memory_mb = function
     environment = {
+        # The host's temporary directory is not a /tmp of the function's own: the cache gets the
+        # budget Lambda's default 512 MB /tmp would give it, unless MAAS_CACHE_DISK_MB says otherwise.
+        "MAAS_CACHE_DISK_MB": str(lambda_tmp_budget_mb()),
         **os.environ,
         "AWS_LAMBDA_FUNCTION_NAME": name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),

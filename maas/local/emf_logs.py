@@ -29,12 +29,13 @@ SeriesKey = tuple[str, str, tuple[tuple[str, str], ...], str | None]
 class EmfToCloudWatch(io.TextIOBase):
     """Stands in for `sys.stdout` between `start` and `stop`: a line that is an EMF record is
     added to the figures sent to CloudWatch every `interval` seconds; any other line goes on
-    to the real stdout."""
+    to the real stdout (EMF lines too with `echo`, for `maas dev --verbose`)."""
 
-    def __init__(self, client: Any, *, interval: float = 1.0) -> None:
+    def __init__(self, client: Any, *, interval: float = 1.0, echo: bool = False) -> None:
         super().__init__()
         self.client = client
         self.interval = interval
+        self.echo = echo
         self.stream: TextIO = sys.stdout
         self._lines = threading.local()  # each thread's unfinished line
         self._lock = threading.Lock()
@@ -58,7 +59,7 @@ class EmfToCloudWatch(io.TextIOBase):
         lines = (getattr(self._lines, "text", "") + text).split("\n")
         self._lines.text = lines.pop()
         for line in lines:
-            if not (line.startswith('{"_aws"') and self.add(line)):
+            if not (line.startswith('{"_aws"') and self.add(line)) or self.echo:
                 self.stream.write(line + "\n")
         return len(text)
 

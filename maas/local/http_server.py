@@ -184,8 +184,11 @@ class HttpServer:
                 return
             connection.deadline_at(math.inf)  # the function's time is not the client's to keep
             request = Request(head, body, connection.client)
+            started = loop.time()
             response = await loop.run_in_executor(self.executor_for(head), self._respond, request)
-            await self._send(connection, response, head, close=not head.keep_alive)
+            await self._send(
+                connection, response, head, close=not head.keep_alive, took_ms=(loop.time() - started) * 1000
+            )
             if not head.keep_alive:
                 return
 
@@ -211,17 +214,40 @@ class HttpServer:
             return _error(500, "Internal Server Error: the gateway failed (see the log)")
 
     async def _send(
-        self, connection: _Connection, response: HttpResponse, head: RequestHead | None, *, close: bool
+        self,
+        connection: _Connection,
+        response: HttpResponse,
+        head: RequestHead | None,
+        *,
+        close: bool,
+        took_ms: float | None = None,
     ) -> None:
         connection.writer.write(serialize(response, head=head, close=close))
-        line = head.request_line if head is not None else "-"
-        logger.info('%s "%s" %s %s', connection.client, line, response.status, len(response.body))
+        logger.info("%s", request_log_line(connection.client, head, response, took_ms))
         if connection.writer.transport.get_write_buffer_size():
             # A client that does not read its answer in time is cut off (abort: close would wait).
             connection.deadline_at(
                 asyncio.get_running_loop().time() + self.limits.request_timeout, abort=True
             )
             await connection.writer.drain()
+
+
+def request_log_line(
+    client: str, head: RequestHead | None, response: HttpResponse, took_ms: float | None
+) -> str:
+    """One console line per answer: who, what, the status, how long the function took, and the
+    model and version that answered (`x-maas-model` headers), e.g.
+    `127.0.0.1 POST /v2/models/digits/infer 200 3.1 ms digits v1`."""
+    what = f"{head.method} {head.target}" if head is not None else "-"
+    line = f"{client} {what} {response.status}"
+    if took_ms is not None:
+        line += f" {took_ms:.1f} ms"
+    headers = {name.lower(): value for name, value in response.headers.items()}
+    if "x-maas-model" in headers:
+        line += f" {headers['x-maas-model']}"
+        if "x-maas-model-version" in headers:
+            line += f" v{headers['x-maas-model-version']}"
+    return line
 
 
 class _Connection:
@@ -250,7 +276,7 @@ class _Connection:
             return
         if self._answer is not None:
             self.writer.write(serialize(self._answer, head=None, close=True))
-            logger.info('%s "-" %s %s', self.client, self._answer.status, len(self._answer.body))
+            logger.info("%s", request_log_line(self.client, None, self._answer, None))
         self.writer.close()  # the waiting read sees the end of the stream
 
     async def read_head(self) -> bytes:

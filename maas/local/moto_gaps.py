@@ -10,6 +10,8 @@ import json
 import os
 from typing import Any
 
+from maas.settings import lambda_tmp_budget_mb
+
 
 def install(endpoint: str | None = None) -> None:
     """Install every extension (idempotent; an extension steps aside once moto has the call).
@@ -534,6 +536,8 @@ class _Workers:
                 "AWS_DEFAULT_REGION": function.region,
                 "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+                # The host's temporary directory stands in for the function's own /tmp.
+                "MAAS_CACHE_DISK_MB": str(lambda_tmp_budget_mb(int(function.ephemeral_storage))),
                 "MAAS_LAMBDA_TIMEOUT": str(function.timeout),
             }
             code = FunctionCode(

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -142,3 +143,9 @@ def batch_done(model: str, rows_in: int, rows_failed: int) -> None:
     for name, value in (("BatchRows", rows_in), ("BatchRowsFailed", rows_failed)):
         with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as metric:
             metric.add_dimension("model", model)
+
+
+def quiet_empty_flushes() -> None:
+    """Powertools warns on every invocation that publishes no metric; a health probe or a
+    metadata read publishes none by design, so the warning would only bury real log lines."""
+    warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)

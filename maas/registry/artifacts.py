@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from maas.errors import ArtifactError, InvalidInput
 
@@ -102,6 +102,7 @@ class ArtifactStore:
         if uploaded is None:
             raise InvalidInput(f"no uploaded file at '{key}': PUT the file to its upload_url first")
         if max_bytes is not None and uploaded["Size"] > max_bytes:
+            self.delete_upload(key)  # it can never be registered through the API: do not keep it
             raise InvalidInput(
                 f"the upload at '{key}' is {uploaded['Size']} bytes, over the registry API's limit of "
                 f"{max_bytes} bytes (registry.max_upload_mb in maas.yaml); register larger artifacts with "
@@ -117,9 +118,13 @@ class ArtifactStore:
                     f"the upload at '{key}' changed while it was being registered; try again"
                 ) from None
             raise InvalidInput(f"no uploaded file at '{key}': {code}") from None
-        with body, target.open("wb") as stream:
-            while chunk := body.read(CHUNK):
-                stream.write(chunk)
+        try:
+            with body, target.open("wb") as stream:
+                # No more than was checked, whatever the connection delivers.
+                while (chunk := body.read(CHUNK)) and stream.tell() < uploaded["Size"]:
+                    stream.write(chunk[: uploaded["Size"] - stream.tell()])
+        except BotoCoreError as error:
+            raise ArtifactError(f"reading the upload at '{key}' failed ({error}); try again") from None
         return target
 
     def delete_upload(self, key: str) -> None:

@@ -200,7 +200,7 @@ class DynamoDBStore(RegistryStore):
             "Key": _key(name, HEAD),
             "UpdateExpression": (
                 f"SET latest = :next, created_at = {created_at}, "
-                "epoch = if_not_exists(epoch, :zero), gsi1pk = :models, gsi1sk = :name REMOVE deleted_at"
+                "epoch = if_not_exists(epoch, :zero), gsi1pk = :models, gsi1sk = :name REMOVE deleted_at, deleted_by"
             ),
             "ConditionExpression": (
                 "attribute_not_exists(latest)"

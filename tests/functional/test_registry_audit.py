@@ -112,6 +112,10 @@ def test_the_tombstone_of_a_deleted_model_says_who_deleted_it(
     store = dynamo_registry.store
     head = store.client.get_item(TableName=store.table_name, Key=_key("sum", HEAD))["Item"]  # type: ignore[attr-defined]
     assert head["deleted_by"] == {"S": BOB}
+    # Registered again, the name is alive: its head no longer names who deleted it.
+    upload_and_register(handler_module, iam(ALICE), artifacts["sum"])
+    head = store.client.get_item(TableName=store.table_name, Key=_key("sum", HEAD))["Item"]  # type: ignore[attr-defined]
+    assert "deleted_by" not in head and "deleted_at" not in head
 
 
 def test_no_change_through_the_api_is_recorded_under_the_functions_own_user(
@@ -129,8 +133,22 @@ def test_no_change_through_the_api_is_recorded_under_the_functions_own_user(
     [
         (iam(ALICE), ALICE),
         ({"jwt": {"claims": {"sub": "abc"}}}, "jwt:abc"),
+        # API Gateway's JWT authorizer does not require `sub`: a client-credentials token names its client.
+        ({"jwt": {"claims": {"iss": ISSUER, "client_id": "svc-ci"}}}, f"jwt:{ISSUER}#svc-ci"),
+        ({"jwt": {"claims": {"iss": ISSUER}}}, f"jwt:{ISSUER}#(no subject)"),
+        # Every user of a Cognito identity pool assumes the same role: the identity tells them apart.
+        (
+            {
+                "iam": {
+                    "userArn": "arn:aws:sts::1:assumed-role/Pool/CognitoIdentityCredentials",
+                    "cognitoIdentity": {"identityId": "eu-west-1:42"},
+                }
+            },
+            "arn:aws:sts::1:assumed-role/Pool/CognitoIdentityCredentials (cognito identity eu-west-1:42)",
+        ),
         ({"lambda": {"principal": "team-a"}}, "lambda-authorizer:team-a"),
-        ({"iam": {"userArn": ""}, "jwt": {"claims": {}}}, "unauthenticated@198.51.100.7"),
+        ({"iam": {"userArn": ""}}, "unauthenticated@198.51.100.7"),
+        ({}, "unauthenticated@198.51.100.7"),
     ],
 )
 def test_the_caller_is_read_from_the_authorizer_api_gateway_filled_in(authorizer: Any, caller: str) -> None:

@@ -459,6 +459,9 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read_and_one_within_re
     )
     assert "maas models register" in refused["error"]
     assert call(small_limit_module, "GET", "/registry/models/big")[0] == 404
+    # What can never be registered is not kept until the uploads expire.
+    store = small_limit_module.registry.artifacts
+    assert store.client.list_objects_v2(Bucket=store.bucket, Prefix=key)["KeyCount"] == 0
     # The limit is on size, not on the model: a small file under the same name registers.
     status, version = call(
         small_limit_module,
