@@ -23,11 +23,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maas.errors import ConfigError
+from maas.errors import ConfigError, MaasError
 from maas.local.aws import start_embedded_aws
 from maas.local.demo import ensure_demo_models
 from maas.local.emf_logs import EmfToCloudWatch
 from maas.local.gateway import LocalGateway
+from maas.local.state import LocalState
 from maas.local.trigger import SqsTrigger
 from maas.local.workers import (
     FunctionCode,
@@ -37,6 +38,7 @@ from maas.local.workers import (
     WorkerTimedOut,
     default_pool_size,
 )
+from maas.registry.artifacts import sha256_of
 from maas.runtimes import SUFFIXES
 from maas.settings import lambda_tmp_budget_mb
 from maas.sources import is_version_number
@@ -100,8 +102,8 @@ def create_registry(table: str = REGISTRY_TABLE, bucket: str = ARTIFACT_BUCKET) 
 
 
 def create_batch_wiring(bucket: str = ARTIFACT_BUCKET) -> str:
-    """What the CDK app's BatchTrigger makes: a queue with a dead-letter queue, uploads under
-    inputs/ notifying it, and the idempotency table. Returns the queue URL."""
+    """What the CDK app's BatchTrigger makes: a queue with a dead-letter queue, and uploads under
+    inputs/ notifying it (the idempotency table: `create_idempotency_table`). Returns the queue URL."""
     import boto3
 
     from maas.local.trigger import create_batch_queue
@@ -121,13 +123,19 @@ def create_batch_wiring(bucket: str = ARTIFACT_BUCKET) -> str:
             ]
         },
     )
+    return str(queue_url)
+
+
+def create_idempotency_table() -> None:
+    """The table the batch function remembers finished files in, as the CDK app makes it."""
+    import boto3
+
     boto3.client("dynamodb").create_table(
         TableName=IDEMPOTENCY_TABLE,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
     )
-    return str(queue_url)
 
 
 def _quiet_libraries() -> None:
@@ -139,20 +147,51 @@ def _quiet_libraries() -> None:
 
 def register_directory(registry: Registry, root: Path) -> list[str]:
     """Register every `<name>/<version>/model.*` under `root` in version order and point `prod`
-    at the last; returns the model names."""
+    at the last, for each model that has no `prod` yet; returns the names of the models served.
+
+    A file whose bytes are a version of its model already (registered before a restart) is not
+    registered again, and `prod` stays where it was moved to. A file that cannot be registered
+    is reported and skipped: one broken model does not keep the others from being served.
+    """
     suffixes = set(SUFFIXES)
     names = []
     for model_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        name = model_dir.name
         files = sorted(
             (f for f in model_dir.glob("*/model.*") if f.suffix in suffixes),
             key=lambda f: (0, int(f.parent.name)) if is_version_number(f.parent.name) else (1, 0),
         )
+        known = _registered_digests(registry, name)
+        last = None
         for artifact in files:
-            version = registry.register(model_dir.name, artifact, labels={"source": str(artifact.parent)})
-        if files:
-            registry.promote(model_dir.name, "prod", version.version)
-            names.append(model_dir.name)
+            digest = sha256_of(artifact)
+            if digest in known:
+                last = known[digest]
+                continue
+            try:
+                last = registry.register(name, artifact, labels={"source": str(artifact.parent)}).version
+            except MaasError as error:
+                logger.warning("skipped %s: %s", artifact, error.message)
+        if last is None and not known:
+            continue
+        if not any(alias.alias == "prod" for alias in registry.aliases(name)):
+            registry.promote(name, "prod", last or max(known.values()))
+        names.append(name)
     return names
+
+
+def _registered_digests(registry: Registry, name: str) -> dict[str, int]:
+    """sha256 -> version number, for every version `name` has (none if it is no model yet)."""
+    if not registry.exists(name):
+        return {}
+    digests: dict[str, int] = {}
+    token = None
+    while True:
+        page = registry.versions(name, limit=100, token=token)
+        digests.update({version.sha256: version.version for version in page.items})
+        token = page.next_token
+        if token is None:
+            return digests
 
 
 def run_dev(
@@ -166,9 +205,13 @@ def run_dev(
     alias_ttl: float = 5.0,
     auth: str = "none",
     workers: int | None = None,
+    state_dir: Path | None = None,
+    fresh: bool = False,
 ) -> int:
     """Serve until Ctrl-C or SIGTERM, with up to `workers` warm worker processes per function
-    (default: `default_pool_size()`); returns the process exit code."""
+    (default: `default_pool_size()`); returns the process exit code. With `state_dir`, the
+    registry, the idempotency records and the bucket are put back from there at start (unless
+    `fresh`) and written there at stop."""
     handlers = [functions / folder / "handler.py" for _, folder, _, _ in FUNCTIONS_BY_ROUTE.values()]
     missing = [str(path) for path in handlers if not path.is_file()]
     if missing:
@@ -187,8 +230,7 @@ def run_dev(
         use_embedded_aws(endpoint)
         import boto3
 
-        models = register_directory(create_registry(), model_dir)
-        queue_url = create_batch_wiring()
+        state, models, queue_url = _set_up_aws(model_dir, state_dir, fresh=fresh)
         os.environ.update(
             MAAS_IDEMPOTENCY_TABLE=IDEMPOTENCY_TABLE,
             MAAS_REGISTRY_TABLE=REGISTRY_TABLE,
@@ -226,8 +268,59 @@ def run_dev(
             for pool in [*pools.values(), batch]:
                 pool.stop()
             emf.stop()
+            if state is not None:
+                _save_state(state)
     finally:
         aws.stop()
+
+
+def _set_up_aws(
+    model_dir: Path, state_dir: Path | None, *, fresh: bool
+) -> tuple[LocalState | None, list[str], str]:
+    """The tables and the bucket, with the last state put back, the models under `model_dir`
+    registered, and the batch wiring: (the state, the models served, the batch queue URL)."""
+    registry = create_registry()
+    create_idempotency_table()
+    state = _restored_state(state_dir, fresh=fresh)
+    models = register_directory(registry, model_dir)
+    return state, models, create_batch_wiring()
+
+
+def _local_state(state_dir: Path) -> LocalState:
+    return LocalState(state_dir, tables=[REGISTRY_TABLE, IDEMPOTENCY_TABLE], bucket=ARTIFACT_BUCKET)
+
+
+def _restored_state(state_dir: Path | None, *, fresh: bool) -> LocalState | None:
+    """The state under `state_dir`, put back into the embedded AWS (before the bucket notifies
+    batch inference, so restored inputs are not run again); None without a `state_dir`."""
+    if state_dir is None:
+        return None
+    import boto3
+
+    state = _local_state(state_dir)
+    if fresh:
+        state.clear()
+    elif state.exists():
+        try:
+            restored = state.restore(boto3.client("dynamodb"), boto3.client("s3"))
+        except (OSError, ValueError, KeyError) as error:
+            raise ConfigError(
+                f"cannot restore maas dev's state from {state.snapshot} ({error}); start with --fresh "
+                "to begin empty (the snapshot is then replaced at the next stop)"
+            ) from None
+        print(f"maas dev: restored {restored} from {state_dir}", flush=True)
+    return state
+
+
+def _save_state(state: LocalState) -> None:
+    import boto3
+
+    try:
+        state.save(boto3.client("dynamodb"), boto3.client("s3"))
+    except Exception as error:  # the server is stopping: say what was not kept, and stop anyway
+        logger.error("maas dev: could not save its state to %s: %s", state.root, error)
+        return
+    print(f"maas dev: state saved to {state.root} (--fresh starts empty)", flush=True)
 
 
 def _pool(
