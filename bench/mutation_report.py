@@ -76,6 +76,8 @@ MODULES: dict[str, list[str]] = {
         "tests/functional/test_registry_races.py",
         "tests/functional/test_registry_source.py",
         "tests/functional/test_cli_models.py",
+        "tests/functional/test_registry_audit.py",
+        "tests/functional/test_registry_edges.py",
     ],
 }
 
