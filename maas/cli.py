@@ -9,11 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from maas import __version__
+from maas.cli_common import EXIT_CODES, FAILED, UNEXPECTED, HelpFormatter, exit_codes
 from maas.errors import MaasError
 
 
 def _add_dev(commands: Any) -> None:
-    dev = commands.add_parser("dev", help="run the local stack with the demo models on 127.0.0.1")
+    dev = commands.add_parser(
+        "dev",
+        help="run the local stack with the demo models on 127.0.0.1",
+        epilog=exit_codes("0  stopped with Ctrl-C", UNEXPECTED, FAILED),
+        formatter_class=HelpFormatter,
+    )
     dev.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     dev.add_argument("--port", type=int, default=8080, help="port to listen on (default: %(default)s)")
     dev.add_argument(
@@ -58,23 +64,50 @@ def _add_dev(commands: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="maas", description="Models as a service on AWS serverless.")
-    parser.add_argument("--version", action="version", version=f"maas {__version__}")
+    parser = argparse.ArgumentParser(
+        prog="maas",
+        description="Models as a service on AWS serverless.",
+        epilog=exit_codes("0  done", UNEXPECTED, FAILED, "(each command's --help lists its own)"),
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"maas {__version__}", help="print maas's version"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     _add_dev(commands)
 
-    init = commands.add_parser("init", help="write a commented maas.yaml to start from")
-    init.add_argument("path", nargs="?", type=Path, default=Path("maas.yaml"))
+    init = _command(commands, "init", help="write a commented maas.yaml to start from")
+    init.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=Path("maas.yaml"),
+        help="where to write it (default: %(default)s)",
+    )
     init.set_defaults(run=_init)
 
-    deploy = commands.add_parser("deploy", help="npx cdk deploy the stack maas.yaml describes")
-    deploy.add_argument("--config", type=Path, default=Path("maas.yaml"))
+    deploy = _command(
+        commands,
+        "deploy",
+        help="npx cdk deploy the stack maas.yaml describes",
+        epilog=exit_codes(
+            "0  deployed", "2  maas.yaml is not valid (the reason is printed)", "else  cdk's own"
+        ),
+    )
+    deploy.add_argument(
+        "--config", type=Path, default=Path("maas.yaml"), help="the stack's maas.yaml (default: %(default)s)"
+    )
     deploy.add_argument("cdk_args", nargs=argparse.REMAINDER, help="passed on to cdk deploy")
     deploy.set_defaults(run=_deploy)
 
-    optimize = commands.add_parser("optimize", help="quantize an ONNX model, refusing it if quality drops")
+    optimize = _command(
+        commands,
+        "optimize",
+        help="quantize an ONNX model, refusing it if quality drops",
+        epilog=exit_codes("0  written", UNEXPECTED, FAILED),
+    )
     optimize.add_argument("model", type=Path, help="the ONNX model (.onnx)")
     optimize.add_argument(
         "--output",
@@ -83,7 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="where to write the result (.onnx, or .ort with --ort)",
     )
-    optimize.add_argument("--mode", default="int8-dynamic", choices=["graph", "int8-dynamic", "int8-static"])
+    optimize.add_argument(
+        "--mode",
+        default="int8-dynamic",
+        choices=["graph", "int8-dynamic", "int8-static"],
+        help="graph optimizations only, or int8 weights with dynamic or calibrated activations "
+        "(default: %(default)s)",
+    )
     optimize.add_argument(
         "--eval", dest="evaluation", type=Path, required=True, help=".npz: input arrays and labels or targets"
     )
@@ -97,11 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--ort", action="store_true", help="write ONNX Runtime's ORT format")
     optimize.set_defaults(run=_optimize)
 
-    exporter = commands.add_parser("exporter", help="CloudWatch metrics for Prometheus")
+    exporter = _command(commands, "exporter", help="CloudWatch metrics for Prometheus")
     exporter_actions = exporter.add_subparsers(dest="action", required=True, metavar="ACTION")
-    serve = exporter_actions.add_parser("serve", help="serve /metrics for a Prometheus next to it")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=9106)
+    serve = exporter_actions.add_parser(
+        "serve",
+        help="serve /metrics for a Prometheus next to it",
+        epilog=exit_codes("0  stopped with Ctrl-C or SIGTERM", UNEXPECTED, FAILED),
+        formatter_class=HelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=9106, help="port to listen on (default: %(default)s)")
     serve.add_argument("--namespace", action="append", help="CloudWatch namespace (default: MaaS)")
     serve.add_argument(
         "--stat",
@@ -115,11 +159,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--interval", type=float, default=60, help="read CloudWatch at most this often (default: %(default)s)"
     )
-    serve.add_argument("--endpoint-url", default=None)
+    serve.add_argument(
+        "--endpoint-url",
+        default=None,
+        help="CloudWatch endpoint (default: AWS_ENDPOINT_URL, else AWS itself)",
+    )
     serve.set_defaults(run=_exporter_serve)
 
-    openapi = commands.add_parser("openapi", help="write the OpenAPI document of the HTTP API")
-    openapi.add_argument("path", nargs="?", type=Path, default=Path("openapi.json"))
+    openapi = _command(commands, "openapi", help="write the OpenAPI document of the HTTP API")
+    openapi.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=Path("openapi.json"),
+        help="where to write it (default: %(default)s)",
+    )
     openapi.set_defaults(run=_openapi)
 
     from maas.cli_models import add_models_commands
@@ -132,6 +186,19 @@ def build_parser() -> argparse.ArgumentParser:
     from maas.cli_batch import add_batch_commands
 
     add_batch_commands(commands)
+    from maas.cli_predict import add_predict_command
+
+    add_predict_command(commands)
+    return parser
+
+
+def _command(
+    commands: Any, name: str, *, epilog: str = EXIT_CODES, **options: Any
+) -> argparse.ArgumentParser:
+    """A command whose --help ends with its exit codes."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, epilog=epilog, formatter_class=HelpFormatter, **options
+    )
     return parser
 
 
@@ -194,7 +261,7 @@ def _exporter_serve(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
     from prometheus_client.core import CollectorRegistry
 
-    from maas.cli_models import aws_client
+    from maas.cli_common import aws_client
     from maas.metrics.exporter import CloudWatchCollector
 
     registry = CollectorRegistry()

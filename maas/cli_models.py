@@ -14,6 +14,18 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from maas.cli_common import (
+    EXIT_CODES,
+    HelpFormatter,
+    Verbs,
+    add_json_option,
+    aws_client,
+    default,
+    emit,
+    progress_bar,
+    shared_options,
+)
+from maas.cli_download import add_download_command
 from maas.cli_sagemaker import (
     add_endpoint_commands,
     add_sagemaker_arguments,
@@ -22,109 +34,150 @@ from maas.cli_sagemaker import (
     package,
     triton_options,
 )
-from maas.errors import InvalidInput
+from maas.errors import ConflictError, InvalidInput
 
 if TYPE_CHECKING:
     from maas.registry import Registry
 
 
 def add_models_commands(commands: Any) -> None:
-    models = commands.add_parser("models", help="register, list and promote model versions")
+    models = commands.add_parser(
+        "models",
+        help="register, list, promote, download and delete model versions",
+        epilog=EXIT_CODES,
+        formatter_class=HelpFormatter,
+    )
     add_registry_arguments(models)
-    models.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add_json_option(models)
     actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
+    verbs = Verbs(actions, shared_options(_add_shared))
 
-    _add_register(actions)
+    _add_register(verbs)
 
-    actions.add_parser("list", help="list models").set_defaults(run=_list)
+    verbs.add("list", help="list models").set_defaults(run=_list)
 
-    show = actions.add_parser("show", help="a model's versions and aliases, or one version")
-    show.add_argument("name")
-    show.add_argument("version", nargs="?", type=int)
+    show = verbs.add("show", help="a model's versions and aliases, or one version")
+    show.add_argument("name", help="the model")
+    show.add_argument("version", nargs="?", type=int, help="one version's record (default: all versions)")
     show.set_defaults(run=_show)
 
-    promote = actions.add_parser("promote", help="point an alias at one version")
-    promote.add_argument("name")
-    promote.add_argument("version", type=int)
-    promote.add_argument("--alias", default="prod")
-    promote.add_argument("--expected-revision", type=int, default=None)
+    promote = verbs.add("promote", help="point an alias at one version")
+    promote.add_argument("name", help="the model")
+    promote.add_argument("version", type=int, help="the version the alias will serve")
+    promote.add_argument("--alias", default="prod", help="the alias to point (default: %(default)s)")
+    _add_expected_revision(promote)
     promote.set_defaults(run=_promote)
 
-    canary = actions.add_parser("canary", help="split an alias between versions, e.g. 3=90 4=10")
-    canary.add_argument("name")
-    canary.add_argument("weights", nargs="+", metavar="VERSION=WEIGHT")
-    canary.add_argument("--alias", default="prod")
-    canary.add_argument("--expected-revision", type=int, default=None)
+    canary = verbs.add("canary", help="split an alias between versions, e.g. 3=90 4=10")
+    canary.add_argument("name", help="the model")
+    canary.add_argument(
+        "weights",
+        nargs="+",
+        metavar="VERSION=WEIGHT",
+        help="percent of requests per version, adding up to 100",
+    )
+    canary.add_argument("--alias", default="prod", help="the alias to split (default: %(default)s)")
+    _add_expected_revision(canary)
     canary.set_defaults(run=_canary)
 
-    rollback = actions.add_parser("rollback", help="point an alias back at its previous target")
-    rollback.add_argument("name")
-    rollback.add_argument("--alias", default="prod")
+    rollback = verbs.add("rollback", help="point an alias back at its previous target")
+    rollback.add_argument("name", help="the model")
+    rollback.add_argument("--alias", default="prod", help="the alias to roll back (default: %(default)s)")
     rollback.set_defaults(run=_rollback)
 
-    retire = actions.add_parser("retire", help="stop serving a version no alias points at")
-    retire.add_argument("name")
-    retire.add_argument("version", type=int)
+    retire = verbs.add("retire", help="stop serving a version no alias points at")
+    retire.add_argument("name", help="the model")
+    retire.add_argument("version", type=int, help="the version to retire")
     retire.set_defaults(run=_retire)
 
-    unalias = actions.add_parser("unalias", help="delete an alias (a model is deleted only without aliases)")
-    unalias.add_argument("name")
-    unalias.add_argument("alias")
-    unalias.add_argument("--expected-revision", type=int, default=None)
+    unalias = verbs.add("unalias", help="delete an alias (a model is deleted only without aliases)")
+    unalias.add_argument("name", help="the model")
+    unalias.add_argument("alias", help="the alias to delete; its history stays")
+    _add_expected_revision(unalias)
     unalias.set_defaults(run=_unalias)
 
-    history = actions.add_parser("history", help="every change of an alias, newest first")
-    history.add_argument("name")
-    history.add_argument("--alias", default="prod")
+    history = verbs.add("history", help="every change of an alias, newest first")
+    history.add_argument("name", help="the model")
+    history.add_argument("--alias", default="prod", help="the alias (default: %(default)s)")
     history.set_defaults(run=_history)
 
-    add_endpoint_commands(actions, _package, _endpoint)
+    add_download_command(verbs)
+
+    delete = verbs.add(
+        "delete",
+        help="delete a model no alias points into: its versions and alias history (artifacts stay in S3)",
+    )
+    delete.add_argument("name", help="the model")
+    delete.set_defaults(run=_delete)
+    add_endpoint_commands(verbs, _package, _endpoint)
 
 
-def _add_register(actions: Any) -> None:
-    register = actions.add_parser("register", help="upload an artifact and record it as the next version")
-    register.add_argument("name")
-    register.add_argument("artifact", type=Path)
-    register.add_argument("--target", default="lambda", choices=["lambda", "sagemaker"])
-    register.add_argument("--quantization", default=None)
-    register.add_argument("--metric", action="append", default=[], metavar="KEY=NUMBER")
-    register.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+def _add_shared(parser: argparse.ArgumentParser, on_verb: bool) -> None:
+    add_registry_arguments(parser, on_verb)
+    add_json_option(parser, on_verb)
+
+
+def _add_expected_revision(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--expected-revision",
+        type=int,
+        default=None,
+        help="refuse the change unless the alias is still at this revision (as you read it)",
+    )
+
+
+def _add_register(verbs: Verbs) -> None:
+    register = verbs.add("register", help="upload an artifact and record it as the next version")
+    register.add_argument("name", help="the model (created by its first version)")
+    register.add_argument("artifact", type=Path, help="the model file: .onnx, .ort or .tflite")
+    register.add_argument(
+        "--target",
+        default="lambda",
+        choices=["lambda", "sagemaker"],
+        help="serve it from Lambda or from a SageMaker GPU endpoint (default: %(default)s)",
+    )
+    register.add_argument("--quantization", default=None, help="how it was quantized, recorded as given")
+    register.add_argument(
+        "--metric", action="append", default=[], metavar="KEY=NUMBER", help="a quality figure (repeatable)"
+    )
+    register.add_argument(
+        "--label", action="append", default=[], metavar="KEY=VALUE", help="a label (repeatable)"
+    )
     register.add_argument("--commit", default=None, help="source commit the artifact was built from")
     register.add_argument(
         "--optimize", choices=["graph", "int8-dynamic", "int8-static"], help="optimize first (needs --eval)"
     )
     register.add_argument("--eval", dest="evaluation", type=Path, help=".npz evaluation file for --optimize")
     register.add_argument("--calibration", type=Path, help=".npz calibration inputs for int8-static")
-    register.add_argument("--max-drop", type=float, default=1.0)
+    register.add_argument(
+        "--max-drop",
+        type=float,
+        default=1.0,
+        help="with --optimize: allowed loss, accuracy points or %% RMSE (default: %(default)s)",
+    )
     add_triton_options(register)
     register.set_defaults(run=_register)
 
 
-def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where the registry lives (and its models' SageMaker endpoints), for `models` and `release`."""
+def add_registry_arguments(parser: argparse.ArgumentParser, on_verb: bool = False) -> None:
+    """Where the registry lives (and its models' SageMaker endpoints), for `models` and `release`;
+    `on_verb`: for a verb of `models`, after which they may also come (see shared_options)."""
     parser.add_argument(
-        "--endpoint-url", default=None, help="AWS endpoint (default: AWS_ENDPOINT_URL or AWS)"
+        "--endpoint-url",
+        default=default(None, on_verb),
+        help="AWS endpoint (default: AWS_ENDPOINT_URL, else AWS itself)",
     )
-    parser.add_argument("--table", default=os.environ.get("MAAS_REGISTRY_TABLE", "maas-registry"))
-    parser.add_argument("--bucket", default=os.environ.get("MAAS_ARTIFACT_BUCKET", "maas-artifacts"))
-    add_sagemaker_arguments(parser)
-
-
-def aws_client(service: str, endpoint_url: str | None) -> Any:
-    """A boto3 client for AWS, or for the local stack when the endpoint is on this machine."""
-    import boto3
-
-    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
-    session = boto3.session.Session()
-    options: dict[str, Any] = {"endpoint_url": endpoint}
-    if endpoint is not None and any(host in endpoint for host in ("127.0.0.1", "localhost")):
-        # The local stack takes any credentials; a laptop may have none, or real ones to keep out of it.
-        options.update(
-            region_name=session.region_name or "us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-    return session.client(service, **options)
+    parser.add_argument(
+        "--table",
+        default=default(os.environ.get("MAAS_REGISTRY_TABLE", "maas-registry"), on_verb),
+        help="the registry's DynamoDB table (default: MAAS_REGISTRY_TABLE, else maas-registry)",
+    )
+    parser.add_argument(
+        "--bucket",
+        default=default(os.environ.get("MAAS_ARTIFACT_BUCKET", "maas-artifacts"), on_verb),
+        help="the artifact bucket (default: MAAS_ARTIFACT_BUCKET, else maas-artifacts)",
+    )
+    add_sagemaker_arguments(parser, on_verb)
 
 
 def registry_from_args(args: argparse.Namespace) -> Registry:
@@ -147,35 +200,6 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
             raise InvalidInput(f"{what} '{value}' must look like KEY=VALUE")
         pairs[key] = item
     return pairs
-
-
-def _emit(args: argparse.Namespace, data: Any, rows: list[list[str]], header: list[str]) -> None:
-    if args.json:
-        print(json.dumps(data, indent=2))
-        return
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-
-
-def upload_progress(total: int) -> Any:
-    if total < 1 << 20 or not sys.stderr.isatty():
-        return None
-    sent = 0
-
-    def update(chunk: int) -> None:
-        nonlocal sent
-        sent += chunk
-        filled = int(30 * sent / total)
-        print(
-            f"\rupload [{'#' * filled}{'.' * (30 - filled)}] {sent * 100 // total:3d}%",
-            end="",
-            file=sys.stderr,
-        )
-        if sent >= total:
-            print(file=sys.stderr)
-
-    return update
 
 
 def _version_row(v: Any) -> list[str]:
@@ -244,11 +268,11 @@ def _register(args: argparse.Namespace) -> int:
             metrics=metrics,
             labels=_pairs(args.label, "label"),
             source_commit=args.commit,
-            progress=upload_progress(artifact.stat().st_size),
+            progress=progress_bar(artifact.stat().st_size, "upload"),
         )
     if version.target == "sagemaker":
         package(args, registry, version)
-    _emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
+    emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
     return 0
 
 
@@ -262,7 +286,7 @@ def _list(args: argparse.Namespace) -> int:
         if token is None:
             break
     data = [{"name": h.name, "latest_version": h.latest_version, "created_at": h.created_at} for h in heads]
-    _emit(
+    emit(
         args,
         data,
         [[h.name, str(h.latest_version), h.created_at] for h in heads],
@@ -275,7 +299,7 @@ def _show(args: argparse.Namespace) -> int:
     registry = registry_from_args(args)
     if args.version is not None:
         version = registry.get(args.name, args.version)
-        _emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
+        emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
         return 0
     versions = []
     token = None
@@ -298,9 +322,9 @@ def _show(args: argparse.Namespace) -> int:
         }
         print(json.dumps(data, indent=2))
         return 0
-    _emit(args, None, [_version_row(v) for v in versions], VERSION_HEADER)
+    emit(args, None, [_version_row(v) for v in versions], VERSION_HEADER)
     print()
-    _emit(
+    emit(
         args,
         None,
         [[a.alias, _weights(a.weights), str(a.revision), a.updated_at] for a in aliases],
@@ -318,7 +342,7 @@ def _weights(weights: dict[int, int]) -> str:
 
 
 def _alias_out(args: argparse.Namespace, alias: Any) -> int:
-    _emit(
+    emit(
         args,
         alias.model_dump(mode="json"),
         [[alias.alias, _weights(alias.weights), str(alias.revision)]],
@@ -356,7 +380,7 @@ def _unalias(args: argparse.Namespace) -> int:
     change = registry_from_args(args).delete_alias(
         args.name, args.alias, expected_revision=args.expected_revision
     )
-    _emit(
+    emit(
         args,
         change.model_dump(mode="json"),
         [[change.alias, "deleted", _weights(change.previous or {}), str(change.revision)]],
@@ -367,7 +391,21 @@ def _unalias(args: argparse.Namespace) -> int:
 
 def _retire(args: argparse.Namespace) -> int:
     version = registry_from_args(args).retire(args.name, args.version)
-    _emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
+    emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    registry = registry_from_args(args)
+    aliases = registry.aliases(args.name)
+    if aliases:
+        commands = ", ".join(f"`maas models unalias {args.name} {a.alias}`" for a in aliases)
+        raise ConflictError(
+            f"model '{args.name}' still has alias(es) {', '.join(a.alias for a in aliases)} and cannot be "
+            f"deleted: delete them first with {commands}"
+        )
+    registry.delete(args.name)
+    emit(args, {"name": args.name, "deleted": True}, [[args.name, "deleted"]], ["MODEL", "ACTION"])
     return 0
 
 
@@ -384,7 +422,7 @@ def _history(args: argparse.Namespace) -> int:
         ]
         for c in changes
     ]
-    _emit(
+    emit(
         args,
         [c.model_dump(mode="json") for c in changes],
         rows,
@@ -397,7 +435,7 @@ def _package(args: argparse.Namespace) -> int:
     registry = registry_from_args(args)
     record = registry.get(args.name, args.version)
     package(args, registry, record)
-    _emit(args, record.model_dump(mode="json"), [_version_row(record)], VERSION_HEADER)
+    emit(args, record.model_dump(mode="json"), [_version_row(record)], VERSION_HEADER)
     return 0
 
 
@@ -415,7 +453,7 @@ def _endpoint(args: argparse.Namespace) -> int:
          str(v.instances if v.instances is not None else "-"), status.config]
         for v in status.variants
     ]  # fmt: skip
-    _emit(
+    emit(
         args,
         status.as_dict(),
         rows,

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from maas.cli_common import FAILED, UNEXPECTED, HelpFormatter, exit_codes
 from maas.cli_models import add_registry_arguments
 from maas.cli_sagemaker import follow_alias
 
@@ -16,10 +17,16 @@ def add_release_command(commands: Any) -> None:
     release = commands.add_parser(
         "release",
         help="release a model version: staging, evaluation gate, optional canary, prod",
-        description="Exit codes: 0 released (or planned, with --dry-run), 2 error, "
-        "3 stopped at staging by the gate, 4 rolled back by an alarm during the canary.",
+        epilog=exit_codes(
+            "0  released (or planned, with --dry-run)",
+            UNEXPECTED,
+            FAILED,
+            "3  stopped at staging by the evaluation gate",
+            "4  rolled back by an alarm during the canary",
+        ),
+        formatter_class=HelpFormatter,
     )
-    release.add_argument("model")
+    release.add_argument("model", help="the model to release a new version of")
     release.add_argument("--artifact", type=Path, required=True, help="the model file to release")
     release.add_argument(
         "--eval", dest="evaluation", type=Path, required=True, help=".npz: inputs and labels or targets"
@@ -34,8 +41,18 @@ def add_release_command(commands: Any) -> None:
         help="SigV4-sign the API requests, as an API with IAM auth wants (default: sign whenever AWS "
         "credentials are found; --sign fails without them)",
     )
-    release.add_argument("--config", type=Path, default=Path("maas.yaml"), help="thresholds under release:")
-    release.add_argument("--target", default="lambda", choices=["lambda", "sagemaker"])
+    release.add_argument(
+        "--config",
+        type=Path,
+        default=Path("maas.yaml"),
+        help="its release: section holds the thresholds (default: %(default)s, else the defaults)",
+    )
+    release.add_argument(
+        "--target",
+        default="lambda",
+        choices=["lambda", "sagemaker"],
+        help="serve the version from Lambda or SageMaker (default: %(default)s)",
+    )
     release.add_argument("--canary-weight", type=int, help="override release.canary.weight")
     release.add_argument("--canary-minutes", type=float, help="override release.canary.minutes")
     release.add_argument(
@@ -47,7 +64,8 @@ def add_release_command(commands: Any) -> None:
 
 
 def _release(args: argparse.Namespace) -> int:
-    from maas.cli_models import aws_client, registry_from_args
+    from maas.cli_common import aws_client
+    from maas.cli_models import registry_from_args
     from maas.config import CanaryPolicy, MaasConfig, ModelDeployment, Runtime, load_config
     from maas.errors import InvalidInput
     from maas.release import Release

@@ -10,46 +10,56 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from maas.cli_common import default
 from maas.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from maas.cli_common import Verbs
     from maas.registry import Registry
     from maas.registry.models import Alias, ModelVersion
     from maas.sagemaker.endpoint import EndpointDeployer
     from maas.sagemaker.triton import TritonOptions
 
 
-def add_sagemaker_arguments(models: argparse.ArgumentParser) -> None:
+def add_sagemaker_arguments(models: argparse.ArgumentParser, on_verb: bool = False) -> None:
     models.add_argument(
         "--endpoint-prefix",
-        default=os.environ.get("MAAS_SAGEMAKER_ENDPOINT_PREFIX", "maas"),
-        help="SageMaker endpoints are named <prefix>-<model>; the stack uses its stack_name",
+        default=default(os.environ.get("MAAS_SAGEMAKER_ENDPOINT_PREFIX", "maas"), on_verb),
+        help="SageMaker endpoints are named <prefix>-<model>; the stack uses its stack_name "
+        "(default: MAAS_SAGEMAKER_ENDPOINT_PREFIX, else maas)",
     )
 
 
 def add_triton_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Triton (target sagemaker)")
-    group.add_argument("--max-batch-size", type=int, default=32)
+    group.add_argument(
+        "--max-batch-size", type=int, default=32, help="most requests Triton batches together (default: 32)"
+    )
     group.add_argument(
         "--preferred-batch-size",
         type=int,
         action="append",
         default=None,
-        help="repeatable (default 8 and 16)",
+        help="a batch size Triton prefers to wait for (repeatable; default: 8 and 16)",
     )
-    group.add_argument("--max-queue-delay-us", type=int, default=100)
+    group.add_argument(
+        "--max-queue-delay-us",
+        type=int,
+        default=100,
+        help="microseconds a request may wait for a batch to fill (default: 100)",
+    )
     group.add_argument("--cpu", action="store_true", help="run model instances on CPU (serverless endpoints)")
 
 
-def add_endpoint_commands(actions: Any, run_package: Any, run_endpoint: Any) -> None:
-    package = actions.add_parser("package", help="(re)build the Triton package of a SageMaker version")
-    package.add_argument("name")
-    package.add_argument("version", type=int)
+def add_endpoint_commands(verbs: Verbs, run_package: Any, run_endpoint: Any) -> None:
+    package = verbs.add("package", help="(re)build the Triton package of a SageMaker version")
+    package.add_argument("name", help="the model")
+    package.add_argument("version", type=int, help="a version registered with --target sagemaker")
     add_triton_options(package)
     package.set_defaults(run=run_package)
 
-    endpoint = actions.add_parser("endpoint", help="what a SageMaker model's endpoint serves now")
-    endpoint.add_argument("name")
+    endpoint = verbs.add("endpoint", help="what a SageMaker model's endpoint serves now")
+    endpoint.add_argument("name", help="the model")
     endpoint.add_argument(
         "--sync", action="store_true", help="point it at what its alias serves, then show it"
     )
@@ -79,7 +89,7 @@ def package(args: argparse.Namespace, registry: Registry, record: ModelVersion) 
 
 
 def deployer(args: argparse.Namespace, registry: Registry) -> EndpointDeployer:
-    from maas.cli_models import aws_client
+    from maas.cli_common import aws_client
     from maas.sagemaker.endpoint import EndpointDeployer
 
     return EndpointDeployer(

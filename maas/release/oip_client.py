@@ -47,16 +47,21 @@ class OipHttpClient:
         return self._send("GET", f"/v2/models/{model}/versions/{version}")
 
     def infer(
-        self, model: str, version: str, inputs: dict[str, np.ndarray]
+        self, model: str, version: str | None, inputs: dict[str, np.ndarray]
     ) -> tuple[str, dict[str, np.ndarray], float]:
-        """Run `inputs` on `version` (a number or an alias); the version that answered, the
-        outputs, and the round trip in milliseconds."""
-        body = json.dumps({"inputs": json_tensors(inputs)}).encode()
+        """Run `inputs` on `version` (a number or an alias; None: the model's default); the
+        version that answered, the outputs, and the round trip in milliseconds."""
         started = time.perf_counter()
-        answer = self._send("POST", f"/v2/models/{model}/versions/{version}/infer", body)
+        answer = self.infer_request(model, version, {"inputs": json_tensors(inputs)})
         elapsed_ms = (time.perf_counter() - started) * 1000
         outputs = {item["name"]: tensor_from_json(item) for item in answer["outputs"]}
         return str(answer["model_version"]), outputs, elapsed_ms
+
+    def infer_request(self, model: str, version: str | None, request: dict[str, Any]) -> Any:
+        """POST an OIP inference request as it is to `version` of `model` (None: its default);
+        the server's answer. A refusal raises InvalidInput, a failure BackendUnavailable."""
+        versions = f"/versions/{version}" if version is not None else ""
+        return self._send("POST", f"/v2/models/{model}{versions}/infer", json.dumps(request).encode())
 
     def _send(self, method: str, path: str, body: bytes | None = None) -> Any:
         url = f"{self.base_url}{path}"
