@@ -38,7 +38,17 @@ from maas.protocol import (
     input_buffers,
     output_as_binary,
 )
+from maas.protocol.triton import (
+    TRITON_TYPES,
+    ModelConfigResponse,
+    ModelConfigTensor,
+    ModelState,
+    ModelStatisticsResponse,
+    RepositoryIndexEntry,
+    RepositoryIndexResponse,
+)
 from maas.runtimes.budget import MB, NO_LIMITS, Limits, loading_with
+from maas.statistics import InferenceStatistics, Stopwatch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -50,8 +60,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The OIP extensions this server implements, as Triton reports them in server metadata.
-EXTENSIONS = ["binary_tensor_data"]
+# The OIP extensions this server implements, as Triton reports them in server metadata. Not
+# "model_repository": of it, only the index is served (no load or unload), and only by `maas dev`.
+EXTENSIONS = ["binary_tensor_data", "statistics", "model_configuration"]
+# The Triton backend that runs each framework's models, for the model configuration.
+BACKENDS = {"onnx": "onnxruntime", "tflite": "tflite"}
 
 
 @dataclass
@@ -70,7 +83,7 @@ class _LoadFailure:
 
 
 class DataPlane:
-    """Health, metadata and inference over the models of one `ModelSource`.
+    """Health, metadata, inference and its statistics over the models of one `ModelSource`.
 
     Loaded runtimes are cached by the source's cache key, the least recently used evicted
     while their models pass `cache_bytes` (never one serving a request); a model that fails
@@ -99,6 +112,7 @@ class DataPlane:
         self._failures: dict[str, _LoadFailure] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self.statistics = InferenceStatistics()
 
     def live(self) -> ServerLiveResponse:
         return ServerLiveResponse(live=True)
@@ -139,16 +153,30 @@ class DataPlane:
     def infer_resolved(
         self, ref: ModelRef, request: InferenceRequest, binary: bytes = b""
     ) -> InferenceResult:
-        """`infer` on a version already resolved (a canary arm already drawn)."""
+        """`infer` on a version already resolved (a canary arm already drawn); counted in
+        `statistics` under the version that answered, a failure under `ref`'s version."""
+        watch = Stopwatch()
+        try:
+            result = self._infer(ref, request, binary, watch)
+        except Exception:
+            self.statistics.failed(ref.name, ref.version, watch.elapsed_ns())
+            raise
+        self.statistics.succeeded(ref.name, result.response.model_version or ref.version, watch)
+        return result
+
+    def _infer(
+        self, ref: ModelRef, request: InferenceRequest, binary: bytes, watch: Stopwatch
+    ) -> InferenceResult:
         with self.serving(ref) as runtime:
+            watch.lap("queue")  # waiting for the model, and loading it if it was not loaded
             arrays = _checked_inputs(request, binary, runtime.signature)
             wanted = _requested_outputs(request, runtime.signature)
-            started = time.perf_counter()
+            watch.lap("compute_input")
             try:
                 outputs, answered_by = runtime.predict_served(arrays)
             except (BudgetExceeded, DeadlineExceeded) as error:
                 raise type(error)(f"model '{ref.name}' version '{ref.version}' {error.message}") from None
-            inference_ms = (time.perf_counter() - started) * 1000
+            inference_ms = watch.lap("compute_infer") / 1e6
             least = _least_response_bytes(request, outputs, wanted)
             if self.max_response_bytes is not None and least > self.max_response_bytes:
                 # Dropped before raising: the traceback would keep the arrays, and their memory.
@@ -176,7 +204,50 @@ class DataPlane:
                     result.binary.append(raw)
             del outputs  # the response holds copies: the runtime may give the arrays' memory back
             runtime.release()
+            watch.lap("compute_output")
         return result
+
+    def model_statistics(self, name: str, version: str | None = None) -> ModelStatisticsResponse:
+        """What this process served of `name`: every servable version, or the one `version`
+        resolves to (a number or an alias). Raises ModelNotFound."""
+        versions = (
+            self.source.versions(name) if version is None else [self.source.resolve(name, version).version]
+        )
+        return ModelStatisticsResponse(model_stats=[self.statistics.of(name, v) for v in versions])
+
+    def model_config(self, name: str, version: str | None = None) -> ModelConfigResponse:
+        """The model as a Triton model configuration: no batching (max_batch_size 0), so `dims`
+        are the full shapes, -1 for a dynamic dimension. Raises ModelNotFound, ModelNotReady."""
+        ref = self.source.resolve(name, version)
+        runtime = self.runtime(ref)
+        return ModelConfigResponse(
+            name=ref.name,
+            platform=runtime.platform,
+            backend=BACKENDS.get(ref.framework, ref.framework),
+            input=_config_tensors(runtime.signature.inputs),
+            output=_config_tensors(runtime.signature.outputs),
+        )
+
+    def repository_index(self, *, ready_only: bool = False) -> RepositoryIndexResponse:
+        """Every model of the source, READY with the version its default serves once that loads,
+        else UNAVAILABLE with the reason; `ready_only` leaves out the unavailable ones. Loads each
+        model not loaded yet, as a readiness check would."""
+        entries = [self._index_entry(name) for name in self.source.models()]
+        if ready_only:
+            entries = [entry for entry in entries if entry.state is ModelState.READY]
+        return RepositoryIndexResponse(entries)
+
+    def _index_entry(self, name: str) -> RepositoryIndexEntry:
+        version = None
+        try:
+            ref = self.source.resolve(name)
+            version = ref.version
+            self.runtime(ref)
+        except MaasError as error:
+            return RepositoryIndexEntry(
+                name=name, version=version, state=ModelState.UNAVAILABLE, reason=error.message
+            )
+        return RepositoryIndexEntry(name=name, version=version, state=ModelState.READY)
 
     def preload(self, names: list[str]) -> None:
         """Load and warm `names` now (at cold start) so the first request pays for neither.
@@ -246,6 +317,13 @@ class DataPlane:
     def _lock_for(self, key: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(key, threading.Lock())
+
+
+def _config_tensors(specs: tuple[TensorSpec, ...]) -> list[ModelConfigTensor]:
+    return [
+        ModelConfigTensor(name=spec.name, data_type=TRITON_TYPES[spec.datatype], dims=list(spec.shape))
+        for spec in specs
+    ]
 
 
 def _tensor_metadata(specs: tuple[TensorSpec, ...]) -> list[TensorMetadata]:

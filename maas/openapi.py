@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 document of maas's HTTP API: the OIP v2 routes and the registry routes.
+"""The OpenAPI 3.1 document of maas's HTTP API: the OIP v2 routes (with Triton's statistics,
+model configuration and repository index extensions) and the registry routes.
 
 Schemas come from the same pydantic models that parse the requests, so the document
 cannot drift from what the server accepts; `openapi.json` at the repository root is
@@ -23,6 +24,12 @@ from maas.protocol.models import (
     ServerMetadataResponse,
     ServerReadyResponse,
 )
+from maas.protocol.triton import (
+    ModelConfigResponse,
+    ModelStatisticsResponse,
+    RepositoryIndexRequest,
+    RepositoryIndexResponse,
+)
 from maas.registry.api import AliasRequest, RegisterRequest, RollbackRequest, UploadRequest
 
 _MODELS: list[type[BaseModel]] = [
@@ -34,6 +41,10 @@ _MODELS: list[type[BaseModel]] = [
     ServerLiveResponse,
     ServerMetadataResponse,
     ServerReadyResponse,
+    RepositoryIndexRequest,
+    RepositoryIndexResponse,
+    ModelStatisticsResponse,
+    ModelConfigResponse,
     UploadRequest,
     RegisterRequest,
     AliasRequest,
@@ -60,9 +71,9 @@ def _ok(schema: str | None, description: str = "OK", status: str = "200") -> dic
     return {status: response, **_ERRORS}
 
 
-def _body(schema: str) -> dict[str, Any]:
+def _body(schema: str, *, required: bool = True) -> dict[str, Any]:
     return {
-        "required": True,
+        "required": required,
         "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
     }
 
@@ -82,6 +93,14 @@ def _oip_paths() -> dict[str, Any]:
         "/v2/health/live": {"get": {"operationId": "serverLive", "responses": _ok("ServerLiveResponse")}},
         "/v2/health/ready": {"get": {"operationId": "serverReady", "responses": _ok("ServerReadyResponse")}},
         "/v2": {"get": {"operationId": "serverMetadata", "responses": _ok("ServerMetadataResponse")}},
+        # Triton's model repository extension, index only; `maas dev` answers it, the deployed API does not route it.
+        "/v2/repository/index": {
+            "post": {
+                "operationId": "repositoryIndex",
+                "requestBody": _body("RepositoryIndexRequest", required=False),
+                "responses": _ok("RepositoryIndexResponse"),
+            }
+        },
     }
     for prefix, names, suffix in (
         ("/v2/models/{name}", ("name",), ""),
@@ -99,6 +118,20 @@ def _oip_paths() -> dict[str, Any]:
                 "operationId": f"modelReady{suffix}",
                 "parameters": _params(*names),
                 "responses": _ok("ModelReadyResponse"),
+            }
+        }
+        paths[f"{prefix}/stats"] = {
+            "get": {
+                "operationId": f"modelStatistics{suffix}",
+                "parameters": _params(*names),
+                "responses": _ok("ModelStatisticsResponse"),
+            }
+        }
+        paths[f"{prefix}/config"] = {
+            "get": {
+                "operationId": f"modelConfig{suffix}",
+                "parameters": _params(*names),
+                "responses": _ok("ModelConfigResponse"),
             }
         }
         paths[f"{prefix}/infer"] = {

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from maas.errors import InvalidInput, MaasError
 from maas.metrics.emf import install_request_metrics, served
-from maas.protocol import HEADER_LENGTH, InferenceRequest, split_body
+from maas.protocol import HEADER_LENGTH, InferenceRequest, RepositoryIndexRequest, split_body
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
@@ -38,7 +38,8 @@ SERVED_VERSION = "x-maas-model-version"
 
 
 def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> APIGatewayHttpResolver:
-    """An event resolver serving every OIP v2 route from `dataplane`."""
+    """An event resolver serving every OIP v2 route from `dataplane`, and Triton's extensions
+    clients call first: model statistics, model configuration, the repository index."""
     app = APIGatewayHttpResolver()
 
     if metrics is not None:
@@ -73,6 +74,28 @@ def build_predict_app(dataplane: DataPlane, metrics: Metrics | None = None) -> A
     @app.get("/v2/models/<name>/versions/<version>/ready")
     def model_version_ready(name: str, version: str) -> Response[str]:
         return json_response(dataplane.model_ready(name, version))
+
+    @app.get("/v2/models/<name>/stats")
+    def model_statistics(name: str) -> Response[str]:
+        return json_response(dataplane.model_statistics(name))
+
+    @app.get("/v2/models/<name>/versions/<version>/stats")
+    def model_version_statistics(name: str, version: str) -> Response[str]:
+        return json_response(dataplane.model_statistics(name, version))
+
+    @app.get("/v2/models/<name>/config")
+    def model_config(name: str) -> Response[str]:
+        return json_response(dataplane.model_config(name))
+
+    @app.get("/v2/models/<name>/versions/<version>/config")
+    def model_version_config(name: str, version: str) -> Response[str]:
+        return json_response(dataplane.model_config(name, version))
+
+    @app.post("/v2/repository/index")
+    def repository_index() -> Response[str]:
+        event = app.current_event
+        wanted = parse_index_request(raw_body(event.body, bool(event.is_base64_encoded)))
+        return json_response(dataplane.repository_index(ready_only=wanted.ready))
 
     @app.post("/v2/models/<name>/infer")
     def infer(name: str) -> Response[bytes | str]:
@@ -177,6 +200,17 @@ def parse_request(body: bytes) -> InferenceRequest:
         return InferenceRequest.model_validate_json(json_bytes(body))
     except ValidationError as error:
         raise InvalidInput(f"invalid inference request: {_describe(error)}") from None
+
+
+def parse_index_request(body: bytes) -> RepositoryIndexRequest:
+    """The repository index request in a JSON body, which may be empty (Triton's client sends
+    none); raises InvalidInput saying what is malformed."""
+    if not body.strip():
+        return RepositoryIndexRequest()
+    try:
+        return RepositoryIndexRequest.model_validate_json(json_bytes(body))
+    except ValidationError as error:
+        raise InvalidInput(f"invalid repository index request: {_describe(error)}") from None
 
 
 def render_result(result: InferenceResult) -> Response[bytes | str]:

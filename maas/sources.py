@@ -45,6 +45,10 @@ class ModelSource(ABC):
         `draw_key` always draws the same version (a batch file redelivered, say)."""
 
     @abstractmethod
+    def models(self) -> list[str]:
+        """The names of every model the source holds, servable or not, in name order."""
+
+    @abstractmethod
     def versions(self, name: str) -> list[str]:
         """Every servable version of `name`, oldest first; raises ModelNotFound if none."""
 
@@ -62,9 +66,14 @@ def is_version_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def is_safe_name(value: str) -> bool:
+    """Whether `value` can be a model name or version (a path segment, an S3 key part)."""
+    return _SAFE_NAME.fullmatch(value) is not None and ".." not in value
+
+
 def check_name(kind: str, value: str) -> str:
     """`value` if it is a safe model name or version, else InvalidInput naming the problem."""
-    if not _SAFE_NAME.fullmatch(value) or ".." in value:
+    if not is_safe_name(value):
         raise InvalidInput(
             f"{kind} {value!r} is not valid: use ASCII letters, digits, '.', '_' and '-' "
             "(at most 128, no '..')"
@@ -109,6 +118,14 @@ class DirectorySource(ModelSource):
             version=version,
             framework=framework_of(artifact),
             cache_key=f"{artifact}:{stat.st_mtime_ns}:{stat.st_size}",
+        )
+
+    def models(self) -> list[str]:
+        # A directory whose name no model can have is no model (nothing could serve it).
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            entry.name for entry in self.root.iterdir() if entry.is_dir() and is_safe_name(entry.name)
         )
 
     def versions(self, name: str) -> list[str]:

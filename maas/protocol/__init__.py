@@ -17,6 +17,12 @@ from maas.protocol.models import (
     ServerReadyResponse,
     TensorMetadata,
 )
+from maas.protocol.triton import (
+    ModelConfigResponse,
+    ModelStatisticsResponse,
+    RepositoryIndexRequest,
+    RepositoryIndexResponse,
+)
 
 __all__ = [
     "HEADER_LENGTH",
@@ -25,8 +31,12 @@ __all__ = [
     "ErrorResponse",
     "InferenceRequest",
     "InferenceResponse",
+    "ModelConfigResponse",
     "ModelMetadataResponse",
     "ModelReadyResponse",
+    "ModelStatisticsResponse",
+    "RepositoryIndexRequest",
+    "RepositoryIndexResponse",
     "RequestInput",
     "RequestOutput",
     "ResponseOutput",

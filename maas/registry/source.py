@@ -83,6 +83,16 @@ class RegistrySource(ModelSource):
             target=record.target.value,
         )
 
+    def models(self) -> list[str]:
+        names: list[str] = []
+        token: str | None = None
+        while True:  # every page; a head that cannot be read is left out (and logged) by the store
+            page = self.registry.models(limit=MAX_PAGE, token=token)
+            names.extend(head.name for head in page.items)
+            token = page.next_token
+            if token is None:
+                return sorted(names)
+
     def versions(self, name: str) -> list[str]:
         servable: list[str] = []
         token: str | None = None
