@@ -163,3 +163,22 @@ def test_a_file_that_was_never_submitted_is_named(
     code, out, err = batch(capsys, aws, *args)
     assert (code, out) == (2, "")
     assert message in err
+
+
+def test_get_writes_nothing_outside_its_directory_whatever_a_manifest_names(
+    capsys: pytest.CaptureFixture[str], aws: dict[str, Any], tmp_path: Path
+) -> None:
+    # Anyone who may write to the bucket may write a manifest: its keys are not trusted as paths.
+    s3, bucket = aws["s3"], aws["bucket"]
+    s3.put_object(Bucket=bucket, Key="inputs/digits/rows.jsonl", Body=b"[1]\n")
+    s3.put_object(Bucket=bucket, Key="escape", Body=b"not yours")
+    manifest = {"status": "succeeded", "output": "outputs/../../escape", "errors": None, "rows_in": 1}
+    s3.put_object(
+        Bucket=bucket, Key="outputs/digits/rows.jsonl.manifest.json", Body=json.dumps(manifest).encode()
+    )
+
+    code, _, err = batch(capsys, aws, "get", "inputs/digits/rows.jsonl", "-o", str(tmp_path / "out"))
+
+    assert code == 2
+    assert "the manifest names 'outputs/../../escape', which is no file under" in err
+    assert not (tmp_path / "escape").exists()
