@@ -131,7 +131,7 @@ def main() -> None:
     log = (scratch / "dev.log").open("w")
     dev = subprocess.Popen(
         [sys.executable, "-m", "maas.cli", "dev", "--port", str(port), "--aws-port", str(aws_port),
-         "--models", str(scratch / "models")],
+         "--models", str(scratch / "models"), "--state", str(scratch / "state")],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     try:

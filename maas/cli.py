@@ -53,6 +53,17 @@ def _add_dev(commands: Any) -> None:
         "(default: one per CPU, at least 2 and at most 8)",
     )
     dev.add_argument(
+        "--state",
+        type=Path,
+        default=Path(".maas/state"),
+        help="where the registry, batch records and bucket are kept across restarts (default: %(default)s)",
+    )
+    dev.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start with an empty registry and bucket (the kept state is dropped)",
+    )
+    dev.add_argument(
         "--deploy",
         action="store_true",
         help="cdk deploy the project's CDK app to the embedded AWS instead, serve it, destroy it at Ctrl-C",
@@ -220,6 +231,8 @@ def _dev(args: argparse.Namespace) -> int:
         alias_ttl=args.alias_ttl,
         auth=args.auth,
         workers=args.workers,
+        state_dir=args.state,
+        fresh=args.fresh,
     )
 
 

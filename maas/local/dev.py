@@ -147,10 +147,11 @@ def _quiet_libraries() -> None:
 
 def register_directory(registry: Registry, root: Path) -> list[str]:
     """Register every `<name>/<version>/model.*` under `root` in version order and point `prod`
-    at the last, for each model that has no `prod` yet; returns the names of the models served.
+    at the last, for each model not registered before; returns the names of the models.
 
     A file whose bytes are a version of its model already (registered before a restart) is not
-    registered again, and `prod` stays where it was moved to. A file that cannot be registered
+    registered again, and the aliases of a model registered before stay as they were left (a
+    `prod` moved or deleted stays so). A file that cannot be registered
     is reported and skipped: one broken model does not keep the others from being served.
     """
     suffixes = set(SUFFIXES)
@@ -172,10 +173,10 @@ def register_directory(registry: Registry, root: Path) -> list[str]:
                 last = registry.register(name, artifact, labels={"source": str(artifact.parent)}).version
             except MaasError as error:
                 logger.warning("skipped %s: %s", artifact, error.message)
-        if last is None and not known:
-            continue
-        if not any(alias.alias == "prod" for alias in registry.aliases(name)):
-            registry.promote(name, "prod", last or max(known.values()))
+        if not known:  # new here: served at once; else its aliases are as the user left them
+            if last is None:
+                continue  # nothing of it could be registered
+            registry.promote(name, "prod", last)
         names.append(name)
     return names
 

@@ -64,7 +64,12 @@ def running_dev_server(models: Path, *extra: str) -> Iterator[DevServer]:
     port, aws_port = free_port(), free_port()
     # A file, not a pipe: a pipe nobody reads fills up and blocks the server's request log.
     log = models.parent / f"{models.name}.log"
-    command = ["dev", "--port", str(port), "--aws-port", str(aws_port), "--alias-ttl", str(ALIAS_TTL), *extra]
+    # A state folder of its own: a test server never restores or overwrites another's (or the user's).
+    state = models.parent / f"{models.name}.state"
+    command = [
+        "dev", "--port", str(port), "--aws-port", str(aws_port), "--alias-ttl", str(ALIAS_TTL),
+        "--state", str(state), *extra,
+    ]  # fmt: skip
     with log.open("w") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "maas.cli", *command, "--models", str(models)],
