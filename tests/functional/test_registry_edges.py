@@ -177,3 +177,72 @@ def test_a_sagemaker_model_is_served_by_the_endpoint_its_prefix_names(
     source = RegistrySource(dynamo_registry, endpoint_prefix="team-a", sagemaker_client=object())
     runtime = source.load(source.resolve("big"))
     assert runtime.endpoint == "team-a-big"  # type: ignore[attr-defined]
+
+
+TOKEN_REFUSED = "the page token is not one this registry issued for this listing"
+
+
+@pytest.mark.parametrize(
+    "position",
+    ["7", True, -1, 2.5, {"pk": {"S": "M#sum"}}, {"pk": {"S": "M#sum"}, "sk": {"S": "V#1"}, "x": {"S": "1"}}],
+)
+def test_a_forged_page_token_of_the_right_listing_is_refused_with_the_reason(
+    registry: Registry, artifacts: dict[str, Path], position: object
+) -> None:
+    from maas.registry.store import encode_token
+
+    registry.register("sum", artifacts["sum"])
+    registry.register("sum", artifacts["sum"])
+    issued = registry.versions("sum", limit=1).next_token
+    assert issued is not None
+    import base64
+    import json
+
+    listing = json.loads(base64.urlsafe_b64decode(issued))["for"]
+    with pytest.raises(InvalidInput) as refused:
+        registry.versions("sum", limit=1, token=encode_token(listing, position))
+    assert refused.value.message == TOKEN_REFUSED
+
+
+def test_a_registration_reports_its_upload_progress_and_keeps_the_files_suffix(
+    registry: Registry, artifacts: dict[str, Path]
+) -> None:
+    sent: list[int] = []
+    version = registry.register("sum", artifacts["sum"], progress=sent.append)
+    assert sum(sent) == artifacts["sum"].stat().st_size == version.size
+    assert version.artifact_key == f"artifacts/sum/{version.sha256}/model.onnx"
+    tflite = registry.register("digits", artifacts["tflite"])
+    assert tflite.artifact_key.endswith("/model.tflite")
+
+
+def test_a_model_creation_time_is_a_timestamp(registry: Registry, artifacts: dict[str, Path]) -> None:
+    from datetime import datetime
+
+    registry.register("sum", artifacts["sum"])
+    (head,) = registry.models().items
+    assert datetime.fromisoformat(head.created_at).tzinfo is not None
+
+
+def test_only_onnx_files_can_target_sagemaker_and_the_refusal_says_why(
+    registry: Registry, artifacts: dict[str, Path]
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        registry.register("digits", artifacts["tflite"], target="sagemaker")
+    assert refused.value.message == (
+        "cannot register 'model.tflite' for target sagemaker: SageMaker endpoints run Triton's "
+        "ONNX Runtime backend, so the artifact must be an .onnx file"
+    )
+    assert registry.register("sum", artifacts["sum"], target="sagemaker").target.value == "sagemaker"
+
+
+def test_a_record_dynamodb_refuses_as_too_large_is_an_invalid_input_saying_so(
+    dynamo_registry: Registry, artifacts: dict[str, Path]
+) -> None:
+    """The registry checks a record's size before writing it; were that check ever passed, DynamoDB's
+    own refusal would still reach the caller as a 400 that says what is wrong."""
+    good = dynamo_registry.register("sum", artifacts["sum"])
+    huge = good.model_copy(update={"labels": {"notes": "x" * 500_000}})
+    with pytest.raises(InvalidInput) as refused:
+        dynamo_registry.store.add_version("sum", lambda number: huge.model_copy(update={"version": number}))
+    assert refused.value.message == "the record is larger than the 400 KB a DynamoDB item holds"
+    assert [v.version for v in dynamo_registry.versions("sum").items] == [1]
