@@ -336,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # Where boto3 found credentials and endpoints is how, not what: for --verbose.
+        for library in ("botocore", "boto3", "urllib3", "s3transfer"):
+            logging.getLogger(library).setLevel(logging.WARNING)
     try:
         code: int = args.run(args)
     except MaasError as error:
