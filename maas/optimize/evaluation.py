@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 LABELS = "labels"
 TARGETS = "targets"
+# The label output of a classifier: skl2onnx names it `label`, or `output_label` with a ZipMap.
+LABEL_OUTPUTS = ("label", "output_label")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class EvaluationSet:
 class Measurement:
     quality: float
     latency_ms: float
+    outputs: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
 
 def load_arrays(path: Path, *, kind: str) -> dict[str, np.ndarray]:
@@ -85,15 +88,38 @@ def measure(runtime: Runtime, evaluation: EvaluationSet, repeats: int = 5) -> Me
         runtime.predict(inputs)
         timings.append((time.perf_counter() - started) * 1000)
     quality = score(outputs, runtime.signature.outputs[0].name, evaluation)
-    return Measurement(quality=quality, latency_ms=statistics.median(timings))
+    return Measurement(quality=quality, latency_ms=statistics.median(timings), outputs=outputs)
+
+
+def scored_output(names: list[str], evaluation: EvaluationSet) -> str:
+    """The output `score` judges: a classifier's label output if it has one, else the first."""
+    if evaluation.labels is not None:
+        return next((name for name in LABEL_OUTPUTS if name in names), names[0])
+    return names[0]
 
 
 def score(outputs: dict[str, np.ndarray], first_output: str, evaluation: EvaluationSet) -> float:
-    """Accuracy in points (from `label`, else the argmax of the first output), or RMSE."""
-    first = outputs[first_output]
+    """Accuracy in points (of the label output, or a one-dimensional first output, else of the
+    first output's argmax), or RMSE of the first output."""
+    names = [first_output, *(name for name in outputs if name != first_output)]
+    judged = np.asarray(outputs[scored_output(names, evaluation)])
     if evaluation.labels is not None:
-        predicted = outputs["label"] if "label" in outputs else np.argmax(first, axis=-1)
-        return float((np.asarray(predicted).ravel() == evaluation.labels.ravel()).mean() * 100)
+        predicted = judged if judged.ndim == 1 else np.argmax(judged, axis=-1)
+        return float((predicted.ravel() == evaluation.labels.ravel()).mean() * 100)
     assert evaluation.targets is not None
-    error = np.asarray(first, dtype=np.float64).ravel() - evaluation.targets.astype(np.float64).ravel()
+    error = judged.astype(np.float64).ravel() - evaluation.targets.astype(np.float64).ravel()
     return float(np.sqrt(np.mean(error**2)))
+
+
+def largest_changes(
+    before: dict[str, np.ndarray], after: dict[str, np.ndarray], *, scored: str
+) -> dict[str, float]:
+    """For each float output but the scored one (a classifier's probabilities), the largest
+    absolute difference between two models' answers on the same rows."""
+    changes = {}
+    for name, old in before.items():
+        new = after.get(name)
+        if name == scored or new is None or old.dtype.kind != "f" or old.shape != new.shape or not old.size:
+            continue
+        changes[name] = float(np.max(np.abs(old.astype(np.float64) - new.astype(np.float64))))
+    return changes

@@ -1,7 +1,8 @@
 """`maas optimize`: graph optimization, int8 quantization and ORT format, behind a quality gate.
 
 The original and the result are scored on the same evaluation file; the result is
-written only if its quality is no worse than the allowed drop.
+written only if its quality is no worse than the allowed drop, if the quantizer rewrote
+some of its weights (int8 modes), and if it is no bigger than the original unless allowed.
 """
 
 from __future__ import annotations
@@ -10,13 +11,25 @@ import contextlib
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maas.errors import ArtifactError, InvalidInput, MaasError, QualityGateFailed
-from maas.optimize.evaluation import Measurement, load_calibration, load_evaluation, measure
+from maas.optimize.evaluation import (
+    largest_changes,
+    load_calibration,
+    load_evaluation,
+    measure,
+    scored_output,
+)
+from maas.optimize.exceptions import LargerThanInput, NotQuantizable
+from maas.optimize.operators import (
+    quantized_anything,
+    read_graph,
+    refuse_non_tensor_outputs,
+    refuse_unquantizable,
+)
+from maas.optimize.report import Mode, OptimizationReport
 from maas.runtimes import load_runtime
 
 if TYPE_CHECKING:
@@ -24,68 +37,9 @@ if TYPE_CHECKING:
 
     import numpy as np
 
+    from maas.optimize.evaluation import EvaluationSet, Measurement
+
 CALIBRATION_BATCH = 32
-
-
-class Mode(StrEnum):
-    GRAPH = "graph"  # graph optimizations only, weights untouched
-    DYNAMIC = "int8-dynamic"  # int8 weights, activations quantized on the fly
-    STATIC = "int8-static"  # int8 weights and activations, ranges from a calibration file
-
-
-@dataclass(frozen=True)
-class OptimizationReport:
-    mode: Mode
-    metric: str
-    original: Measurement
-    optimized: Measurement
-    original_size: int
-    optimized_size: int
-    output: Path | None
-
-    @property
-    def quality_drop(self) -> float:
-        """Points of accuracy lost, or percent of RMSE gained (positive is worse)."""
-        if self.metric == "accuracy":
-            return self.original.quality - self.optimized.quality
-        base = self.original.quality or 1e-12
-        return (self.optimized.quality - self.original.quality) / base * 100
-
-    def table(self) -> str:
-        rows = [
-            ("", "original", "optimized", "ratio"),
-            (
-                "size (bytes)",
-                f"{self.original_size}",
-                f"{self.optimized_size}",
-                f"{self.optimized_size / self.original_size:.2f}",
-            ),
-            (
-                "latency (ms)",
-                f"{self.original.latency_ms:.3f}",
-                f"{self.optimized.latency_ms:.3f}",
-                f"{self.optimized.latency_ms / self.original.latency_ms:.2f}",
-            ),
-            (
-                self.metric,
-                f"{self.original.quality:.4f}",
-                f"{self.optimized.quality:.4f}",
-                f"drop {self.quality_drop:+.2f}",
-            ),
-        ]
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
-        return "\n".join(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows
-        )
-
-    def as_metrics(self) -> dict[str, float]:
-        """The figures recorded on a registered version."""
-        return {
-            self.metric: self.optimized.quality,
-            f"{self.metric}_original": self.original.quality,
-            "size_ratio": self.optimized_size / self.original_size,
-            "latency_ratio": self.optimized.latency_ms / self.original.latency_ms,
-        }
 
 
 def optimize_model(
@@ -97,12 +51,16 @@ def optimize_model(
     calibration: Path | None = None,
     max_drop: float = 1.0,
     ort_format: bool = False,
+    allow_larger: bool = False,
 ) -> OptimizationReport:
     """Optimize the ONNX model at `source` into `output` if quality holds.
 
     `max_drop` is in accuracy points for classifiers (`labels` in the evaluation file),
     or percent of RMSE for regressors (`targets`). Raises InvalidInput for unusable
-    arguments and QualityGateFailed, with both scores, when the result is worse than allowed.
+    arguments and for outputs that are not tensors (skl2onnx's ZipMap), NotQuantizable
+    when an int8 mode can rewrite none of the model's weights (ai.onnx.ml operators),
+    QualityGateFailed, with both scores, when the result is worse than allowed, and
+    LargerThanInput, with both sizes, when it is bigger and `allow_larger` is not set.
     """
     mode = _mode(mode)
     if source.suffix != ".onnx":
@@ -113,6 +71,11 @@ def optimize_model(
     if mode is Mode.STATIC and calibration is None:
         raise InvalidInput("int8-static quantization needs a calibration file (--calibration)")
     evaluation_set = load_evaluation(evaluation)
+    graph, size = read_graph(source), source.stat().st_size
+    kept_float: tuple[str, ...] = ()
+    if mode is not Mode.GRAPH:
+        kept_float = refuse_unquantizable(graph, mode=mode, name=source.name, size=size).kept_float
+    refuse_non_tensor_outputs(graph, name=source.name)
     runtime = load_runtime(source)
     original = measure(runtime, evaluation_set)
     input_names = [spec.name for spec in runtime.signature.inputs]
@@ -123,26 +86,67 @@ def optimize_model(
             raise
         except Exception as error:  # ONNX Runtime's quantizer raises untyped errors
             raise ArtifactError(f"{mode} of '{source.name}' failed: {error}") from error
+        if mode is not Mode.GRAPH and not quantized_anything(graph, read_graph(candidate)):
+            raise NotQuantizable(
+                f"{mode} left every weight of '{source.name}' in float (the quantizer found nothing it "
+                "could rewrite); nothing was written"
+            )
         if ort_format:
             candidate = _to_ort_format(candidate, Path(scratch) / "model.ort")
-        report = OptimizationReport(
-            mode=mode,
-            metric=evaluation_set.metric,
-            original=original,
-            optimized=measure(load_runtime(candidate), evaluation_set),
-            original_size=source.stat().st_size,
-            optimized_size=candidate.stat().st_size,
+        report = _report(
+            mode,
+            evaluation_set,
+            original,
+            candidate,
+            original_size=size,
             output=output,
+            kept_float=kept_float,
         )
-        if report.quality_drop > max_drop:
-            unit = "points" if report.metric == "accuracy" else "% RMSE"
-            raise QualityGateFailed(
-                f"{mode} made {report.metric} {report.original.quality:.2f} -> {report.optimized.quality:.2f} "
-                f"(worse by {report.quality_drop:.2f} {unit}, allowed {max_drop}); nothing was written"
-            )
+        _refuse_worse(report, max_drop=max_drop, allow_larger=allow_larger, name=source.name)
         output.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(candidate, output)
     return report
+
+
+def _report(
+    mode: Mode,
+    evaluation: EvaluationSet,
+    original: Measurement,
+    candidate: Path,
+    *,
+    original_size: int,
+    output: Path,
+    kept_float: tuple[str, ...],
+) -> OptimizationReport:
+    runtime = load_runtime(candidate)
+    optimized = measure(runtime, evaluation)
+    scored = scored_output([spec.name for spec in runtime.signature.outputs], evaluation)
+    return OptimizationReport(
+        mode=mode,
+        metric=evaluation.metric,
+        original=original,
+        optimized=optimized,
+        original_size=original_size,
+        optimized_size=candidate.stat().st_size,
+        output=output,
+        scored_output=scored,
+        kept_float=kept_float,
+        output_changes=largest_changes(original.outputs, optimized.outputs, scored=scored),
+    )
+
+
+def _refuse_worse(report: OptimizationReport, *, max_drop: float, allow_larger: bool, name: str) -> None:
+    if report.quality_drop > max_drop:
+        unit = "points" if report.metric == "accuracy" else "% RMSE"
+        raise QualityGateFailed(
+            f"{report.mode} made {report.metric} {report.original.quality:.2f} -> {report.optimized.quality:.2f} "
+            f"(worse by {report.quality_drop:.2f} {unit}, allowed {max_drop}); nothing was written"
+        )
+    if report.optimized_size > report.original_size and not allow_larger:
+        raise LargerThanInput(
+            f"{report.mode} made '{name}' larger: {report.size_change()}; nothing was written "
+            "(`maas optimize --allow-larger` writes it anyway)"
+        )
 
 
 def _mode(mode: Mode | str) -> Mode:
