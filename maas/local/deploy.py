@@ -2,8 +2,8 @@
 AWS on 127.0.0.1, served until Ctrl-C, then destroyed.
 
 The embedded AWS is moto with maas's extensions (maas.local.moto_gaps): functions run in
-local Python workers and the deployed HTTP API answers on a loopback port (SigV4 with the
-local credentials testing / testing, as the deployed API wants IAM).
+local Python workers and the deployed HTTP API answers on loopback, on `--port` or a free port
+(SigV4 with the local credentials testing / testing, as the deployed API wants IAM).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING
 from maas.config import load_config
 from maas.errors import ConfigError
 from maas.local.aws import start_embedded_aws
+from maas.local.http_api import APIS
+from maas.project import cdk_cli
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -39,13 +42,17 @@ def account_of(endpoint: str, region: str) -> str:
     return str(sts.get_caller_identity()["Account"])
 
 
-def run_deployed(project: Path, config_path: Path, *, aws_port: int = 4566) -> int:
-    """Deploy, print what was deployed, serve until Ctrl-C or SIGTERM, destroy; the exit code."""
+def run_deployed(
+    project: Path, config_path: Path, *, aws_port: int = 4566, api_port: int | None = None
+) -> int:
+    """Deploy, print what was deployed, serve until Ctrl-C or SIGTERM, destroy; the exit code.
+    The stack's first HTTP API answers on 127.0.0.1:`api_port` when given, else on a free port.
+    Raises ConfigError for a bad maas.yaml, a missing cdk.json or CDK CLI, or a port taken."""
     config = load_config(config_path)
-    if not (project / "node_modules" / ".bin" / "cdk").exists() or not (project / "cdk.json").exists():
-        raise ConfigError(
-            f"{project} has no cdk.json or node_modules/.bin/cdk: run `make setup` in a checkout"
-        )
+    cli = cdk_cli(project)
+    if api_port is not None:
+        _check_free(api_port)
+        APIS.serve_first_on(api_port)
     aws, endpoint = start_embedded_aws(aws_port)
     scratch = Path(tempfile.mkdtemp(prefix="maas-deploy-"))
     cdk = CdkCli(
@@ -53,6 +60,7 @@ def run_deployed(project: Path, config_path: Path, *, aws_port: int = 4566) -> i
         endpoint,
         config.region,
         ["-c", f"config={config_path.resolve()}", "-o", str(scratch / "cdk.out")],
+        cli=cli,
     )
     try:
         account = account_of(endpoint, config.region)
@@ -81,10 +89,24 @@ def run_deployed(project: Path, config_path: Path, *, aws_port: int = 4566) -> i
         aws.stop()
 
 
-class CdkCli:
-    """The project's pinned CDK CLI (`npx --no-install cdk`), pointed at a local AWS endpoint."""
+def _check_free(port: int) -> None:
+    # Before the deploy: taken, it would fail deep inside CloudFormation's stack events.
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise ConfigError(
+                f"cannot listen on 127.0.0.1:{port} for the deployed API ({error.strerror}); pass another --port"
+            ) from None
 
-    def __init__(self, project: Path, endpoint: str, region: str, app_args: list[str]) -> None:
+
+class CdkCli:
+    """The project's CDK CLI (maas.project.cdk_cli, unless `cli`), pointed at a local AWS endpoint."""
+
+    def __init__(
+        self, project: Path, endpoint: str, region: str, app_args: list[str], *, cli: list[str] | None = None
+    ) -> None:
+        self.cli = cli or cdk_cli(project)
         self.project = project
         self.app_args = app_args
         self.env = {
@@ -101,7 +123,7 @@ class CdkCli:
     def run(self, command: str, *args: str, with_app: bool = True) -> None:
         print(f"maas dev --deploy: cdk {command}", flush=True)
         done = subprocess.run(
-            ["npx", "--no-install", "cdk", command, *args, *(self.app_args if with_app else []), "--no-notices"],
+            [*self.cli, command, *args, *(self.app_args if with_app else []), "--no-notices"],
             cwd=self.project, env=self.env, capture_output=True, text=True, timeout=900, check=False,
         )  # fmt: skip
         if done.returncode != 0:

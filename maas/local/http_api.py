@@ -30,14 +30,22 @@ class LoopbackApis:
     def __init__(self) -> None:
         self._apis: dict[str, _Api] = {}
         self._guard = threading.Lock()
+        self._next_port = 0
+
+    def serve_first_on(self, port: int) -> None:
+        """The next API started listens on `port` (`maas dev --deploy --port`); later ones on free ports."""
+        with self._guard:
+            self._next_port = port
 
     def url(self, api_id: str) -> str:
-        """Start the API's gateway on a free loopback port (once); its URL."""
+        """Start the API's gateway on a loopback port (once): the one `serve_first_on` named,
+        else a free one; its URL."""
         from maas.local.gateway import LocalGateway
 
         with self._guard:
             if api_id not in self._apis:
-                gateway = LocalGateway("127.0.0.1", 0, {})
+                gateway = LocalGateway("127.0.0.1", self._next_port, {})
+                self._next_port = 0
                 threading.Thread(target=gateway.serve_forever, name=f"api-{api_id}", daemon=True).start()
                 self._apis[api_id] = _Api(gateway)
             return self._apis[api_id].gateway.url
