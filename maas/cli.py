@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     optimize = _command(
         commands,
         "optimize",
-        help="quantize an ONNX model, refusing it if quality drops",
+        help="quantize an ONNX model, refusing it if quality drops or it grows",
         epilog=exit_codes("0  written", UNEXPECTED, FAILED),
     )
     optimize.add_argument("model", type=Path, help="the ONNX model (.onnx)")
@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="allowed loss: accuracy points, or %% RMSE (default: %(default)s)",
     )
     optimize.add_argument("--ort", action="store_true", help="write ONNX Runtime's ORT format")
+    optimize.add_argument(
+        "--allow-larger", action="store_true", help="write the result even if it is bigger than the model"
+    )
     optimize.set_defaults(run=_optimize)
 
     exporter = _command(commands, "exporter", help="CloudWatch metrics for Prometheus")
@@ -261,9 +264,10 @@ def _optimize(args: argparse.Namespace) -> int:
         calibration=args.calibration,
         max_drop=args.max_drop,
         ort_format=args.ort,
+        allow_larger=args.allow_larger,
     )
-    print(report.table())
-    print(f"wrote {args.output}")
+    print(report.summary())
+    print(f"wrote {args.output}: {report.size_change()}")
     return 0
 
 
