@@ -21,7 +21,12 @@ def _add_dev(commands: Any) -> None:
         formatter_class=HelpFormatter,
     )
     dev.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    dev.add_argument("--port", type=int, default=8080, help="port to listen on (default: %(default)s)")
+    dev.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="port to listen on (default: 8080); with --deploy, the deployed API's (default: a free one)",
+    )
     dev.add_argument(
         "--models",
         type=Path,
@@ -89,28 +94,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_dev(commands)
 
-    init = _command(commands, "init", help="write a commented maas.yaml to start from")
+    init = _command(
+        commands,
+        "init",
+        help="make a project to deploy from: maas.yaml, cdk.json, package.json, .gitignore, models/",
+        epilog=exit_codes(
+            "0  written",
+            UNEXPECTED,
+            "2  a file exists (each is named; --force replaces them), or it cannot be written",
+        ),
+    )
     init.add_argument(
-        "path",
+        "directory",
         nargs="?",
         type=Path,
-        default=Path("maas.yaml"),
-        help="where to write it (default: %(default)s)",
+        default=Path("."),
+        help="where to make it, made if missing (default: the current directory)",
     )
+    init.add_argument("--force", action="store_true", help="replace the files that exist")
     init.set_defaults(run=_init)
 
     deploy = _command(
         commands,
         "deploy",
-        help="npx cdk deploy the stack maas.yaml describes",
+        help="cdk deploy the stack maas.yaml describes (the project's CDK CLI, else maas's own)",
         epilog=exit_codes(
-            "0  deployed", "2  maas.yaml is not valid (the reason is printed)", "else  cdk's own"
+            "0  deployed",
+            "2  maas.yaml is not valid, or no cdk.json, CDK CLI or Node.js here (the reason is printed)",
+            "else  cdk's own",
         ),
     )
     deploy.add_argument(
         "--config", type=Path, default=Path("maas.yaml"), help="the stack's maas.yaml (default: %(default)s)"
     )
-    deploy.add_argument("cdk_args", nargs=argparse.REMAINDER, help="passed on to cdk deploy")
+    deploy.add_argument(
+        "cdk_args", nargs=argparse.REMAINDER, help="passed on to cdk deploy, after -- (-- --hotswap)"
+    )
     deploy.set_defaults(run=_deploy)
 
     optimize = _command(
@@ -217,16 +236,20 @@ def _command(
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from maas.local.dev import FUNCTIONS, PROJECT_ROOT, run_dev
+    from maas.local.dev import FUNCTIONS, run_dev
 
     if args.deploy:
         from maas.local.deploy import run_deployed
+        from maas.project import project_for_dev
 
-        return run_deployed(PROJECT_ROOT, args.config or PROJECT_ROOT / "maas.yaml", aws_port=args.aws_port)
+        project = project_for_dev()
+        return run_deployed(
+            project, args.config or project / "maas.yaml", aws_port=args.aws_port, api_port=args.port
+        )
 
     return run_dev(
         args.host,
-        args.port,
+        8080 if args.port is None else args.port,
         args.models,
         functions=args.functions or FUNCTIONS,
         demo=not args.no_demo,
@@ -246,10 +269,9 @@ def _positive_int(text: str) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from maas.config import write_example
+    from maas.project import init_project, next_steps
 
-    write_example(args.path)
-    print(f"wrote {args.path}: edit it, then `npx cdk synth` to see what it deploys")
+    print(next_steps(init_project(args.directory, force=args.force)))
     return 0
 
 
@@ -309,19 +331,20 @@ def _deploy(args: argparse.Namespace) -> int:
     import subprocess
 
     from maas.config import load_config
+    from maas.project import cdk_cli
 
     load_config(args.config)  # a bad file is reported here, in maas's words, before CDK starts
     command = [
-        "npx",
-        "--no-install",
-        "cdk",
+        *cdk_cli(Path.cwd()),
         "deploy",
         "--no-notices",
         "-c",
         f"config={args.config.resolve()}",
     ]
     env = {**os.environ, "CDK_DISABLE_CLI_TELEMETRY": "true"}
-    return subprocess.call([*command, *args.cdk_args], env=env)
+    # argparse keeps the `--` that lets cdk's options through; cdk would read what follows as stack names.
+    passed = args.cdk_args[1:] if args.cdk_args[:1] == ["--"] else args.cdk_args
+    return subprocess.call([*command, *passed], env=env)
 
 
 def _openapi(args: argparse.Namespace) -> int:

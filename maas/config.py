@@ -370,10 +370,3 @@ models:                     # required: one prediction function per entry
       data_capture: {enabled: true, sampling_percent: 10}
       autoscaling: {min_instances: 1, max_instances: 4, target_invocations_per_instance: 100}
 """
-
-
-def write_example(path: Path) -> None:
-    """Write the commented example config; refuses to overwrite an existing file."""
-    if path.exists():
-        raise ConfigError(f"{path} already exists; not overwriting it")
-    path.write_text(EXAMPLE)
