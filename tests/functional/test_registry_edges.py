@@ -246,3 +246,12 @@ def test_a_record_dynamodb_refuses_as_too_large_is_an_invalid_input_saying_so(
         dynamo_registry.store.add_version("sum", lambda number: huge.model_copy(update={"version": number}))
     assert refused.value.message == "the record is larger than the 400 KB a DynamoDB item holds"
     assert [v.version for v in dynamo_registry.versions("sum").items] == [1]
+
+
+def test_a_bad_alias_name_in_a_request_path_is_refused_naming_it(
+    dynamo_registry: Registry, artifacts: dict[str, Path]
+) -> None:
+    dynamo_registry.register("sum", artifacts["sum"])
+    with pytest.raises(InvalidInput) as refused:
+        RegistrySource(dynamo_registry).resolve("sum", "no such")
+    assert refused.value.message.startswith("alias 'no such' is not valid")
