@@ -22,7 +22,7 @@ from maas.errors import ArtifactError, BudgetExceeded, DeadlineExceeded, Inferen
 from maas.protocol.datatypes import datatype_of
 from maas.runtimes.base import Runtime, Signature, TensorSpec, model_file_size
 from maas.runtimes.budget import NO_LIMITS, Limits
-from maas.runtimes.tflite_verify import verify_tflite_file
+from maas.runtimes.tflite_verify import verified_tflite_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -99,11 +99,11 @@ class TfliteRuntime(Runtime):
 
     @classmethod
     def load(cls, path: Path, limits: Limits = NO_LIMITS) -> TfliteRuntime:
-        verify_tflite_file(path)  # tflite-runtime trusts the flatbuffer: a damaged one crashes it
         size = model_file_size(path, limits)
         interpreter_type = interpreter_class()
-        # Read whole rather than mapped: the artifact cache may then delete the file while it serves.
-        content = path.read_bytes()
+        # tflite-runtime trusts the flatbuffer (a damaged one crashes it): it gets the very bytes
+        # verified, read whole rather than mapped, so the artifact cache may delete the file.
+        content = verified_tflite_bytes(path)
         try:
             interpreter = interpreter_type(model_content=content)
             interpreter.allocate_tensors()

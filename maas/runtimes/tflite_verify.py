@@ -48,10 +48,18 @@ class _Invalid(Exception):
 def verify_tflite_file(path: Path) -> None:
     """Raise ArtifactError naming the first thing in the file at `path` that is not a
     well-formed TFLite model an interpreter can read safely."""
+    verified_tflite_bytes(path)
+
+
+def verified_tflite_bytes(path: Path) -> bytes:
+    """The bytes of the file at `path`, verified as `verify_tflite_file` does: hand these, not
+    the path, to an interpreter, so that a file replaced after the check cannot reach it."""
     size = path.stat().st_size
     if size > MAX_SIZE:
         raise ArtifactError(f"'{path.name}' is {size} bytes; a TFLite flatbuffer is at most 2 GiB")
-    verify_tflite(path.read_bytes(), path.name)
+    content = path.read_bytes()
+    verify_tflite(content, path.name)
+    return content
 
 
 def verify_tflite(data: bytes, name: str = "model.tflite") -> None:

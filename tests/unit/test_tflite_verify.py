@@ -130,3 +130,21 @@ def test_a_vtable_or_vector_that_runs_past_the_end_is_refused() -> None:
     vector = subgraphs_field + int.from_bytes(data[subgraphs_field : subgraphs_field + 4], "little")
     with pytest.raises(ArtifactError, match=r"model.subgraphs: .* lie outside the file"):
         verify_tflite(_word(data, vector, 0x10000000))  # the length of Model.subgraphs
+
+
+def test_the_interpreter_reads_the_very_bytes_that_were_verified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verified and loaded from one read of the file: a file replaced between a check and a
+    second read could otherwise reach the interpreter unverified."""
+    model = fakes.tflite_add_model(tmp_path / "add.tflite")
+    reads = []
+    real_read_bytes = Path.read_bytes
+
+    def counted(path: Path) -> bytes:
+        reads.append(path)
+        return real_read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", counted)
+    load_runtime(model)
+    assert reads == [model]
