@@ -279,12 +279,26 @@ def _set_up_aws(
     model_dir: Path, state_dir: Path | None, *, fresh: bool
 ) -> tuple[LocalState | None, list[str], str]:
     """The tables and the bucket, with the last state put back, the models under `model_dir`
-    registered, and the batch wiring: (the state, the models served, the batch queue URL)."""
+    registered, and the batch wiring: (the state, the models `prod` serves, the batch queue URL)."""
     registry = create_registry()
     create_idempotency_table()
     state = _restored_state(state_dir, fresh=fresh)
-    models = register_directory(registry, model_dir)
-    return state, models, create_batch_wiring()
+    register_directory(registry, model_dir)
+    return state, _served_models(registry), create_batch_wiring()
+
+
+def _served_models(registry: Registry) -> list[str]:
+    """Every model a request without a version reaches (it has a `prod` alias): those of the
+    models folder and those registered before a restart, not one whose `prod` was deleted."""
+    names, token = [], None
+    while True:
+        page = registry.models(limit=100, token=token)
+        names += [
+            head.name for head in page.items if any(a.alias == "prod" for a in registry.aliases(head.name))
+        ]
+        token = page.next_token
+        if token is None:
+            return names
 
 
 def _local_state(state_dir: Path) -> LocalState:

@@ -45,6 +45,8 @@ def test_aliases_and_versions_survive_a_restart_and_fresh_starts_empty(tmp_path:
         assert call(second, "GET", "/v2/models/digits/versions/staging")[0] == 200
         code, log = second.stop()
     assert "restored" in log and code == 0
+    # The banner lists what a request without a version reaches: not the model whose prod was deleted.
+    assert "maas dev: serving digits at" in log
 
     with running_dev_server(models, "--fresh") as fresh:
         status, digits = call(fresh, "GET", "/registry/models/digits")
