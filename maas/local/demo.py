@@ -103,9 +103,10 @@ def build_digits_onnx(path: Path, *, quantize: bool = True) -> float:
     return accuracy
 
 
-def build_large_digits_onnx(path: Path) -> None:
+def build_large_digits_onnx(path: Path, *, verbose: bool = False) -> None:
     """The demo task at SageMaker scale: 4 hidden layers of width 1,024 (about 3.2 M weights,
-    13 MB in FP32), the example's `digits-large`. Trained from code; same split as digits."""
+    13 MB in FP32), the example's `digits-large`. Trained from code; same split as digits.
+    `verbose` prints each training epoch's loss as it ends (30 of them, some seconds each)."""
     from skl2onnx import to_onnx
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
@@ -113,7 +114,8 @@ def build_large_digits_onnx(path: Path) -> None:
 
     train_x, _, train_y, _ = digits_split()
     model = make_pipeline(
-        StandardScaler(), MLPClassifier(hidden_layer_sizes=(1024,) * 4, max_iter=30, random_state=SEED)
+        StandardScaler(),
+        MLPClassifier(hidden_layer_sizes=(1024,) * 4, max_iter=30, random_state=SEED, verbose=verbose),
     ).fit(train_x, train_y)
     onnx_model = to_onnx(
         model,
