@@ -136,3 +136,61 @@ def test_a_variant_the_endpoint_does_not_have_says_how_to_deploy_it() -> None:
         "SageMaker endpoint 'maas-large' cannot serve variant 'v1': Variant v1 not found "
         "(promote the version with `maas models promote` to deploy it)"
     )
+
+
+def test_a_request_is_sent_and_read_as_json() -> None:
+    endpoint = Endpoint()
+    SageMakerRuntime(endpoint="maas-large", variant="v2", signature=SIGNATURE, client=endpoint).predict(
+        {"a": np.ones((1, 3), dtype=np.float32)}
+    )
+    assert (endpoint.sent[0]["ContentType"], endpoint.sent[0]["Accept"]) == (
+        "application/json",
+        "application/json",
+    )
+
+
+def test_an_endpoint_that_does_not_answer_is_unavailable_naming_it() -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from maas.errors import BackendUnavailable
+
+    with pytest.raises(BackendUnavailable) as caught:
+        predict_with(Answering(error=EndpointConnectionError(endpoint_url="https://runtime.sagemaker")))
+    assert caught.value.message.startswith(
+        "SageMaker endpoint 'maas-large' did not answer: Could not connect"
+    )
+
+
+def test_an_answer_that_is_not_json_is_an_inference_error_naming_the_endpoint() -> None:
+    class Garbled:
+        def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
+            return {"Body": io.BytesIO(b"<html>busy</html>"), "InvokedProductionVariant": "v1"}
+
+    with pytest.raises(InferenceError) as caught:
+        predict_with(Garbled())
+    assert caught.value.message.startswith("SageMaker endpoint 'maas-large' answered with invalid JSON: ")
+
+
+def test_an_answer_that_names_no_variant_reports_no_version() -> None:
+    class Anonymous(Endpoint):
+        def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
+            answer = super().invoke_endpoint(**request)
+            del answer["InvokedProductionVariant"]
+            return answer
+
+    runtime = SageMakerRuntime(endpoint="maas-large", variant="v2", signature=SIGNATURE, client=Anonymous())
+    outputs, answered_by = runtime.predict_served({"a": np.ones((1, 3), dtype=np.float32)})
+    assert (outputs["sum"].tolist(), answered_by) == ([[2.0, 2.0, 2.0]], None)
+
+
+def test_a_failure_of_another_kind_names_the_endpoint_its_code_and_message() -> None:
+    error = ClientError(
+        {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "InvokeEndpoint"
+    )
+    with pytest.raises(InferenceError) as caught:
+        predict_with(Answering(error=error))
+    assert (
+        caught.value.message
+        == "SageMaker endpoint 'maas-large' failed: AccessDeniedException: not authorized"
+    )
+    assert "maas-large" in caught.value.message
