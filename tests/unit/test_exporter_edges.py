@@ -176,3 +176,24 @@ def test_runs_of_characters_prometheus_refuses_become_one_underscore(
     namespace: str, metric: str, name: str
 ) -> None:
     assert Series(namespace, metric, (), "Sum").prometheus_name == name
+
+
+def test_an_unfiltered_namespace_does_not_end_the_listing_of_those_after_it() -> None:
+    client = ScriptedCloudWatch()
+    exporter = collector(
+        client,
+        namespaces=("MaaS", "AWS/Lambda"),
+        dimension_filters={"AWS/Lambda": {"FunctionName": ["maas"]}},
+    )
+    exporter.discover()
+    assert client.listings == [
+        {"Namespace": "MaaS"},
+        {"Namespace": "AWS/Lambda", "Dimensions": [{"Name": "FunctionName", "Value": "maas"}]},
+    ]
+
+
+def test_by_default_a_read_asks_for_one_minute_periods_a_minute_late_once_a_minute() -> None:
+    """The defaults the README and `maas exporter serve --help` state: --period 60, --delay 60,
+    an interval of 60 s between reads of CloudWatch."""
+    exporter = CloudWatchCollector(ScriptedCloudWatch())
+    assert (exporter.period, exporter.delay, exporter.interval) == (60, 60, 60.0)
