@@ -273,6 +273,7 @@ def run_dev(
                 _save_state(state)
     finally:
         aws.stop()
+        print("maas dev: stopped", flush=True)  # the last line: workers, state and AWS are done
 
 
 def _set_up_aws(
@@ -437,7 +438,6 @@ def _serve(gateway: LocalGateway, models: list[str], endpoint: str) -> int:
     stop.wait()
     gateway.shutdown()
     gateway.server_close()
-    print("maas dev: stopped", flush=True)
     return 0
 
 

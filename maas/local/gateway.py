@@ -53,6 +53,11 @@ def load_handler_module(path: Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ConfigError(f"cannot load a Python module from {path}")
     module = importlib.util.module_from_spec(spec)
+    # A new container's first invocation is a cold start: Powertools keeps that flag per process,
+    # so a second handler loaded here would otherwise never publish its ColdStart metric.
+    from aws_lambda_powertools.metrics.provider import cold_start
+
+    cold_start.is_cold_start = True
     spec.loader.exec_module(module)
     return module
 

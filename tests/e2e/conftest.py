@@ -54,7 +54,8 @@ class DevServer:
         """Ctrl-C, as a user would; the exit code and everything it printed."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
-        self.process.wait(timeout=30)
+        # Stopping waits for the workers, writes the state and stops the embedded AWS.
+        self.process.wait(timeout=90)
         return self.process.returncode, self.log.read_text()
 
 
