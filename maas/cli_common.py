@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from maas.registry import Registry
+
 # `main` turns every MaasError (and AWS's own refusals) into one line on stderr and exit 2;
 # anything else is a bug, and Python's traceback exits 1.
 FAILED = (
@@ -133,3 +135,15 @@ def progress_bar(total: int, label: str, *, least: int = 1 << 20) -> Callable[[i
             print(file=sys.stderr)
 
     return update
+
+
+def registry_from_args(args: argparse.Namespace) -> Registry:
+    from maas.identity import sts_identity
+    from maas.registry import ArtifactStore, DynamoDBStore, Registry
+
+    # Changes are recorded as made by the credentials' own principal, asked of STS on the first one.
+    return Registry(
+        DynamoDBStore(args.table, client=aws_client("dynamodb", args.endpoint_url)),
+        ArtifactStore(args.bucket, client=aws_client("s3", args.endpoint_url)),
+        identify=lambda: sts_identity(aws_client("sts", args.endpoint_url)),
+    )

@@ -31,7 +31,7 @@ def add_download_command(verbs: Verbs) -> None:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from maas.cli_models import registry_from_args
+    from maas.cli_common import registry_from_args
 
     registry = registry_from_args(args)
     record = registry.get(args.name, args.version)

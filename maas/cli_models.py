@@ -19,10 +19,10 @@ from maas.cli_common import (
     HelpFormatter,
     Verbs,
     add_json_option,
-    aws_client,
     default,
     emit,
     progress_bar,
+    registry_from_args,
     shared_options,
 )
 from maas.cli_download import add_download_command
@@ -37,7 +37,7 @@ from maas.cli_sagemaker import (
 from maas.errors import ConflictError, InvalidInput
 
 if TYPE_CHECKING:
-    from maas.registry import Registry
+    pass
 
 
 def add_models_commands(commands: Any) -> None:
@@ -178,18 +178,6 @@ def add_registry_arguments(parser: argparse.ArgumentParser, on_verb: bool = Fals
         help="the artifact bucket (default: MAAS_ARTIFACT_BUCKET, else maas-artifacts)",
     )
     add_sagemaker_arguments(parser, on_verb)
-
-
-def registry_from_args(args: argparse.Namespace) -> Registry:
-    from maas.identity import sts_identity
-    from maas.registry import ArtifactStore, DynamoDBStore, Registry
-
-    # Changes are recorded as made by the credentials' own principal, asked of STS on the first one.
-    return Registry(
-        DynamoDBStore(args.table, client=aws_client("dynamodb", args.endpoint_url)),
-        ArtifactStore(args.bucket, client=aws_client("s3", args.endpoint_url)),
-        identify=lambda: sts_identity(aws_client("sts", args.endpoint_url)),
-    )
 
 
 def _pairs(values: list[str], what: str) -> dict[str, str]:

@@ -64,8 +64,7 @@ def add_release_command(commands: Any) -> None:
 
 
 def _release(args: argparse.Namespace) -> int:
-    from maas.cli_common import aws_client
-    from maas.cli_models import registry_from_args
+    from maas.cli_common import aws_client, registry_from_args
     from maas.config import CanaryPolicy, MaasConfig, ModelDeployment, Runtime, load_config
     from maas.errors import InvalidInput
     from maas.release import Release
