@@ -2,7 +2,7 @@
 metrics in the embedded AWS, as CloudWatch Logs makes them from a Lambda function's output.
 
 (The functions `maas dev --deploy` runs in worker processes get the same from their log,
-record by record, in `maas.local.moto_gaps.put_emf_metrics`.) Here every request of every
+record by record, in `maas.local.lambda_containers.put_emf_metrics`.) Here every request of every
 function prints a record, so the figures are summed per series for a second and sent as
 one PutMetricData datum of statistic values each: what the exporter reads (Sum, Average,
 Minimum, Maximum, SampleCount) is unchanged, and moto keeps one datum per series per

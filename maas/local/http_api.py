@@ -82,7 +82,7 @@ class _Integration:
     warm workers (the gateway reads `concurrency`)."""
 
     def __init__(self, api: _Api, integration: str) -> None:
-        from maas.local.moto_gaps import WORKERS
+        from maas.local.lambda_containers import WORKERS
 
         self.api = api
         self.integration = integration
@@ -95,7 +95,7 @@ class _Integration:
 def _invoke_function(arn: str, event: dict[str, Any]) -> Any:
     from moto.awslambda.models import lambda_backends
 
-    from maas.local.moto_gaps import WORKERS
+    from maas.local.lambda_containers import WORKERS
 
     # arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]
     parts = arn.split(":")

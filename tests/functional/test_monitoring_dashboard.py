@@ -29,7 +29,7 @@ from maas.local.context import LocalLambdaContext
 from maas.local.demo import ensure_demo_models
 from maas.local.events import http_api_event
 from maas.local.gateway import load_handler_module
-from maas.local.moto_gaps import put_emf_metrics
+from maas.local.lambda_containers import put_emf_metrics
 from maas.metrics.emf import batch_done
 from maas.metrics.exporter import CloudWatchCollector
 from tests.conftest import PREDICT_HANDLER, REPO_ROOT

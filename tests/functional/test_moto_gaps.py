@@ -338,7 +338,8 @@ def test_a_function_runs_in_a_warm_local_python_process_that_calls_the_emulator_
 def test_a_custom_resource_event_reaches_the_emulator_and_has_string_properties() -> None:
     from moto import settings
 
-    from maas.local.moto_gaps import WORKERS, _custom_resource_event
+    from maas.local.lambda_containers import WORKERS
+    from maas.local.moto_gaps import _custom_resource_event
 
     docker_host = f"{settings.moto_server_host()}:{settings.moto_server_port()}"
     event = {
@@ -359,7 +360,7 @@ def test_a_custom_resource_event_reaches_the_emulator_and_has_string_properties(
 def test_emf_records_in_a_functions_log_become_cloudwatch_metrics(aws_endpoint: str) -> None:
     import time
 
-    from maas.local.moto_gaps import put_emf_metrics
+    from maas.local.lambda_containers import put_emf_metrics
 
     record = {
         "_aws": {
