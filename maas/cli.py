@@ -364,8 +364,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not args.verbose:
-        # Where boto3 found credentials and endpoints is how, not what: for --verbose.
-        for library in ("botocore", "boto3", "urllib3", "s3transfer"):
+        # Where boto3 found credentials and endpoints, and moto's own request log (maas dev's
+        # embedded AWS), are how, not what: for --verbose.
+        for library in ("botocore", "boto3", "urllib3", "s3transfer", "moto", "werkzeug"):
             logging.getLogger(library).setLevel(logging.WARNING)
     try:
         code: int = args.run(args)

@@ -138,13 +138,6 @@ def create_idempotency_table() -> None:
     )
 
 
-def _quiet_libraries() -> None:
-    """The console shows what maas does (one line per request), not how: botocore's credential
-    and endpoint lookups and moto's own request log are for `--verbose`."""
-    for name in ("botocore", "boto3", "urllib3", "s3transfer", "moto", "werkzeug"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def register_directory(registry: Registry, root: Path) -> list[str]:
     """Register every `<name>/<version>/model.*` under `root` in version order and point `prod`
     at the last, for each model not registered before; returns the names of the models.
@@ -220,9 +213,7 @@ def run_dev(
             f"maas dev runs the Lambda handlers from a source checkout, and {', '.join(missing)} is missing; "
             "pass --functions DIR"
         )
-    verbose = logging.getLogger().isEnabledFor(logging.DEBUG)
-    if not verbose:
-        _quiet_libraries()
+    verbose = logging.getLogger().isEnabledFor(logging.DEBUG)  # `-v`: EMF records are echoed too
     model_dir.mkdir(parents=True, exist_ok=True)
     if demo:
         ensure_demo_models(model_dir)
