@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import boto3
@@ -134,3 +135,18 @@ def upload(wiring: dict[str, Any], key: str, body: bytes) -> str:
     """Puts `body` at `key` and returns the notification S3 sends for that upload (its real ETag)."""
     put = wiring["s3"].put_object(Bucket=wiring["bucket"], Key=key, Body=body)
     return notification(wiring["bucket"], key, etag=put["ETag"].strip('"'), version_id=put.get("VersionId"))
+
+
+def load_registry_handler(registry: Registry, endpoint: str, **environment: str) -> ModuleType:
+    """functions/registry/handler.py loaded fresh (its cold start) over `registry`'s table and
+    bucket on `endpoint`, with `environment` (e.g. MAAS_MAX_UPLOAD_MB) set while it loads."""
+    from maas.local.gateway import load_handler_module
+    from tests.conftest import REPO_ROOT
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ENDPOINT_URL", endpoint)
+        env.setenv("MAAS_REGISTRY_TABLE", registry.store.table_name)  # type: ignore[attr-defined]
+        env.setenv("MAAS_ARTIFACT_BUCKET", registry.artifacts.bucket)
+        for name, value in environment.items():
+            env.setenv(name, value)
+        return load_handler_module(REPO_ROOT / "functions" / "registry" / "handler.py")

@@ -18,12 +18,10 @@ from maas.errors import ConfigError
 from maas.identity import caller_of, sts_identity
 from maas.local.context import LocalLambdaContext
 from maas.local.events import http_api_event, http_response
-from maas.local.gateway import load_handler_module
 from maas.registry import Registry
 from maas.registry.dynamodb import HEAD, _key
-from tests.conftest import REPO_ROOT
+from tests.functional.conftest import load_registry_handler
 
-REGISTRY_HANDLER = REPO_ROOT / "functions" / "registry" / "handler.py"
 ALICE = "arn:aws:sts::111122223333:assumed-role/ml-release/alice"
 BOB = "arn:aws:iam::111122223333:user/bob"
 ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc"
@@ -39,11 +37,7 @@ def jwt(sub: str) -> dict[str, Any]:
 
 @pytest.fixture
 def handler_module(dynamo_registry: Registry, aws_endpoint: str) -> ModuleType:
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ENDPOINT_URL", aws_endpoint)
-        env.setenv("MAAS_REGISTRY_TABLE", dynamo_registry.store.table_name)  # type: ignore[attr-defined]
-        env.setenv("MAAS_ARTIFACT_BUCKET", dynamo_registry.artifacts.bucket)
-        return load_handler_module(REGISTRY_HANDLER)
+    return load_registry_handler(dynamo_registry, aws_endpoint)
 
 
 def call(module: ModuleType, authorizer: dict[str, Any], method: str, path: str, body: Any = None) -> Any:

@@ -18,17 +18,14 @@ from maas.local.gateway import load_handler_module
 from maas.registry import Registry
 from tests import fakes
 from tests.conftest import REPO_ROOT
+from tests.functional.conftest import load_registry_handler
 
 REGISTRY_HANDLER = REPO_ROOT / "functions" / "registry" / "handler.py"
 
 
 @pytest.fixture
 def handler_module(dynamo_registry: Registry, aws_endpoint: str) -> ModuleType:
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ENDPOINT_URL", aws_endpoint)
-        env.setenv("MAAS_REGISTRY_TABLE", dynamo_registry.store.table_name)  # type: ignore[attr-defined]
-        env.setenv("MAAS_ARTIFACT_BUCKET", dynamo_registry.artifacts.bucket)
-        return load_handler_module(REGISTRY_HANDLER)
+    return load_registry_handler(dynamo_registry, aws_endpoint)
 
 
 def call(module: ModuleType, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -434,12 +431,7 @@ def test_a_registration_body_that_is_not_utf8_is_a_400_naming_the_byte_and_store
 @pytest.fixture
 def small_limit_module(dynamo_registry: Registry, aws_endpoint: str) -> ModuleType:
     """The registry function as deployed with `registry.max_upload_mb: 1`."""
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ENDPOINT_URL", aws_endpoint)
-        env.setenv("MAAS_REGISTRY_TABLE", dynamo_registry.store.table_name)  # type: ignore[attr-defined]
-        env.setenv("MAAS_ARTIFACT_BUCKET", dynamo_registry.artifacts.bucket)
-        env.setenv("MAAS_MAX_UPLOAD_MB", "1")
-        return load_handler_module(REGISTRY_HANDLER)
+    return load_registry_handler(dynamo_registry, aws_endpoint, MAAS_MAX_UPLOAD_MB="1")
 
 
 def test_an_upload_over_the_limit_is_refused_before_it_is_read_and_one_within_registers(
