@@ -10,18 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from maas.cli import main
 from maas.registry import Registry
-
-
-def run(
-    capsys: pytest.CaptureFixture[str], registry: Registry, endpoint: str, *args: str
-) -> tuple[int, str, str]:
-    table = registry.store.table_name  # type: ignore[attr-defined]
-    common = ["models", "--endpoint-url", endpoint, "--table", table, "--bucket", registry.artifacts.bucket]
-    code = main([*common, *args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.functional.test_cli_models import run
 
 
 @pytest.fixture
