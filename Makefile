@@ -40,14 +40,18 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch node_modules/.installed
 
-EXTRAS := onnx tflite demo local infra exporter dev
+EXTRAS := onnx tflite demo local infra exporter convert dev
+
+# torch's CPU build (torch==2.13.0+cpu in the lock) is not on PyPI: it comes from PyTorch's own
+# index, or from the wheels on this machine's disk where they lie.
+TORCH_WHEELS := $(if $(wildcard /opt/wheels/torch-*),--find-links /opt/wheels,--extra-index-url https://download.pytorch.org/whl/cpu)
 
 # Reinstall only when the dependencies change: the exact, hash-checked versions of
 # requirements.lock, then maas itself (its dependencies are all in the lock).
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --require-hashes $(TORCH_WHEELS) -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -55,7 +59,7 @@ $(STAMP): pyproject.toml requirements.lock
 lock:
 	$(BIN)/pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml $(addprefix --extra ,$(EXTRAS)) --python-version 3.11 \
-		--python-platform x86_64-unknown-linux-gnu --generate-hashes -o requirements.lock
+		--python-platform x86_64-unknown-linux-gnu --generate-hashes $(TORCH_WHEELS) -o requirements.lock
 
 # Known vulnerabilities in the locked versions (needs the internet; CI runs it).
 audit: setup

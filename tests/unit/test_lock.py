@@ -24,7 +24,7 @@ def locked() -> dict[str, str]:
 def test_every_declared_dependency_is_pinned_in_the_lock() -> None:
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     declared = list(project["dependencies"])
-    for extra in ("onnx", "tflite", "demo", "local", "infra", "exporter", "dev"):
+    for extra in ("onnx", "tflite", "demo", "local", "infra", "exporter", "convert", "dev"):
         declared += project["optional-dependencies"][extra]
     names = {normalized(re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0]) for requirement in declared}
     missing = sorted(names - set(locked()))
@@ -40,5 +40,5 @@ def test_every_pin_carries_hashes() -> None:
 
 def test_the_test_command_installs_from_the_lock_with_hashes() -> None:
     makefile = (REPO_ROOT / "Makefile").read_text()
-    assert "pip install --quiet --require-hashes -r requirements.lock" in makefile
+    assert "pip install --quiet --require-hashes $(TORCH_WHEELS) -r requirements.lock" in makefile
     assert "pip install --quiet --no-deps -e ." in makefile
