@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from maas.cli_common import default
+from maas.cli.common import default
 from maas.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from maas.cli_common import Verbs
+    from maas.cli.common import Verbs
     from maas.registry import Registry
     from maas.registry.models import Alias, ModelVersion
     from maas.sagemaker.endpoint import EndpointDeployer
@@ -89,7 +89,7 @@ def package(args: argparse.Namespace, registry: Registry, record: ModelVersion) 
 
 
 def deployer(args: argparse.Namespace, registry: Registry) -> EndpointDeployer:
-    from maas.cli_common import aws_client
+    from maas.cli.common import aws_client
     from maas.sagemaker.endpoint import EndpointDeployer
 
     return EndpointDeployer(

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from maas.cli_common import FAILED, UNEXPECTED, HelpFormatter, exit_codes
-from maas.cli_models import add_registry_arguments
-from maas.cli_sagemaker import follow_alias
+from maas.cli.common import FAILED, UNEXPECTED, HelpFormatter, exit_codes
+from maas.cli.models import add_registry_arguments
+from maas.cli.sagemaker import follow_alias
 
 
 def add_release_command(commands: Any) -> None:
@@ -64,7 +64,7 @@ def add_release_command(commands: Any) -> None:
 
 
 def _release(args: argparse.Namespace) -> int:
-    from maas.cli_common import aws_client, registry_from_args
+    from maas.cli.common import aws_client, registry_from_args
     from maas.config import CanaryPolicy, MaasConfig, ModelDeployment, Runtime, load_config
     from maas.errors import InvalidInput
     from maas.release import Release

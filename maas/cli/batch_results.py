@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from maas.cli_common import aws_client, emit, progress_bar
+from maas.cli.common import aws_client, emit, progress_bar
 from maas.errors import InvalidInput, MaasError
 
 if TYPE_CHECKING:
-    from maas.cli_common import Verbs
+    from maas.cli.common import Verbs
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
 HEADER = ["INPUT", "STATE", "VERSION", "ROWS", "FAILED", "SUBMITTED", "NOTE"]

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maas.cli_common import (
+from maas.cli.common import (
     EXIT_CODES,
     HelpFormatter,
     Verbs,
@@ -25,8 +25,8 @@ from maas.cli_common import (
     registry_from_args,
     shared_options,
 )
-from maas.cli_download import add_download_command
-from maas.cli_sagemaker import (
+from maas.cli.download import add_download_command
+from maas.cli.sagemaker import (
     add_endpoint_commands,
     add_sagemaker_arguments,
     add_triton_options,
@@ -428,7 +428,7 @@ def _package(args: argparse.Namespace) -> int:
 
 
 def _endpoint(args: argparse.Namespace) -> int:
-    from maas.cli_sagemaker import deployer
+    from maas.cli.sagemaker import deployer
 
     registry = registry_from_args(args)
     endpoints = deployer(args, registry)

@@ -8,11 +8,11 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from maas.cli_common import emit
+from maas.cli.common import emit
 from maas.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from maas.cli_common import Verbs
+    from maas.cli.common import Verbs
     from maas.registry.models import ModelVersion
 
 
@@ -31,7 +31,7 @@ def add_download_command(verbs: Verbs) -> None:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from maas.cli_common import registry_from_args
+    from maas.cli.common import registry_from_args
 
     registry = registry_from_args(args)
     record = registry.get(args.name, args.version)

@@ -1,5 +1,5 @@
 """`maas batch submit`: upload a file of inputs and wait for its predictions (`status`, `list`
-and `get` follow a file after it is submitted: maas.cli_batch_results)."""
+and `get` follow a file after it is submitted: maas.cli.batch_results)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from maas.cli_batch_results import add_result_commands
-from maas.cli_common import (
+from maas.cli.batch_results import add_result_commands
+from maas.cli.common import (
     EXIT_CODES,
     HelpFormatter,
     Verbs,
@@ -74,7 +74,7 @@ def add_bucket_arguments(parser: argparse.ArgumentParser, on_verb: bool = False)
 def _submit(args: argparse.Namespace) -> int:
     from maas.batch.formats import format_of
     from maas.batch.processor import FAILED, output_key
-    from maas.cli_common import aws_client, progress_bar
+    from maas.cli.common import aws_client, progress_bar
     from maas.sources import check_name
 
     if not args.file.is_file():

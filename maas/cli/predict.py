@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from maas.cli_common import (
+from maas.cli.common import (
     FAILED,
     UNEXPECTED,
     HelpFormatter,

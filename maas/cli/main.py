@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from maas import __version__
-from maas.cli_common import EXIT_CODES, FAILED, UNEXPECTED, HelpFormatter, exit_codes
+from maas.cli.common import EXIT_CODES, FAILED, UNEXPECTED, HelpFormatter, exit_codes
 from maas.errors import MaasError
 
 
@@ -209,17 +209,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     openapi.set_defaults(run=_openapi)
 
-    from maas.cli_models import add_models_commands
+    from maas.cli.models import add_models_commands
 
     add_models_commands(commands)
-    from maas.cli_release import add_release_command
+    from maas.cli.release import add_release_command
 
     add_release_command(commands)
 
-    from maas.cli_batch import add_batch_commands
+    from maas.cli.batch import add_batch_commands
 
     add_batch_commands(commands)
-    from maas.cli_predict import add_predict_command
+    from maas.cli.predict import add_predict_command
 
     add_predict_command(commands)
     return parser
@@ -300,7 +300,7 @@ def _exporter_serve(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
     from prometheus_client.core import CollectorRegistry
 
-    from maas.cli_common import aws_client
+    from maas.cli.common import aws_client
     from maas.metrics.exporter import CloudWatchCollector
 
     registry = CollectorRegistry()
