@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from maas.control import ControlPlane
     from maas.registry import Registry
 
 # `main` turns every MaasError (and AWS's own refusals) into one line on stderr and exit 2;
@@ -147,3 +148,10 @@ def registry_from_args(args: argparse.Namespace) -> Registry:
         ArtifactStore(args.bucket, client=aws_client("s3", args.endpoint_url)),
         identify=lambda: sts_identity(aws_client("sts", args.endpoint_url)),
     )
+
+
+def control_from_args(args: argparse.Namespace) -> ControlPlane:
+    """The control plane over the registry the options name: every change a command makes."""
+    from maas.control import ControlPlane
+
+    return ControlPlane(registry_from_args(args))

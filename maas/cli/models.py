@@ -19,6 +19,7 @@ from maas.cli.common import (
     HelpFormatter,
     Verbs,
     add_json_option,
+    control_from_args,
     default,
     emit,
     progress_bar,
@@ -30,8 +31,10 @@ from maas.cli.sagemaker import (
     add_endpoint_commands,
     add_sagemaker_arguments,
     add_triton_options,
-    follow_alias,
-    package,
+    add_wait_option,
+    follow_target,
+    say_packed,
+    show_targets,
     triton_options,
 )
 from maas.errors import ConflictError, InvalidInput
@@ -66,6 +69,7 @@ def add_models_commands(commands: Any) -> None:
     promote.add_argument("version", type=int, help="the version the alias will serve")
     promote.add_argument("--alias", default="prod", help="the alias to point (default: %(default)s)")
     _add_expected_revision(promote)
+    add_wait_option(promote)
     promote.set_defaults(run=_promote)
 
     canary = verbs.add("canary", help="split an alias between versions, e.g. 3=90 4=10")
@@ -78,11 +82,13 @@ def add_models_commands(commands: Any) -> None:
     )
     canary.add_argument("--alias", default="prod", help="the alias to split (default: %(default)s)")
     _add_expected_revision(canary)
+    add_wait_option(canary)
     canary.set_defaults(run=_canary)
 
     rollback = verbs.add("rollback", help="point an alias back at its previous target")
     rollback.add_argument("name", help="the model")
     rollback.add_argument("--alias", default="prod", help="the alias to roll back (default: %(default)s)")
+    add_wait_option(rollback)
     rollback.set_defaults(run=_rollback)
 
     retire = verbs.add("retire", help="stop serving a version no alias points at")
@@ -226,9 +232,9 @@ def _register(args: argparse.Namespace) -> int:
         metrics = {k: float(v) for k, v in _pairs(args.metric, "metric").items()}
     except ValueError:
         raise InvalidInput("metric values must be numbers, e.g. --metric accuracy=0.97") from None
-    registry = registry_from_args(args)
-    if args.target == "sagemaker":
-        triton_options(args)  # refuse bad Triton options before anything is uploaded
+    control = control_from_args(args)
+    # Bad Triton options are refused before anything is uploaded.
+    triton = triton_options(args) if args.target == "sagemaker" else None
     with tempfile.TemporaryDirectory() as scratch:
         artifact, quantization = args.artifact, args.quantization
         if args.optimize:
@@ -248,10 +254,11 @@ def _register(args: argparse.Namespace) -> int:
             print(report.table(), file=sys.stderr)
             metrics = {**report.as_metrics(), **metrics}
             quantization = quantization or args.optimize
-        version = registry.register(
+        version = control.register(
             args.name,
             artifact,
             target=args.target,
+            triton=triton,
             quantization=quantization,
             metrics=metrics,
             labels=_pairs(args.label, "label"),
@@ -259,7 +266,7 @@ def _register(args: argparse.Namespace) -> int:
             progress=progress_bar(artifact.stat().st_size, "upload"),
         )
     if version.target == "sagemaker":
-        package(args, registry, version)
+        say_packed(control, version)
     emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
     return 0
 
@@ -304,10 +311,13 @@ def _show(args: argparse.Namespace) -> int:
             break
     aliases = registry.aliases(args.name)
     if args.json:
-        data = {
+        data: dict[str, object] = {
             "versions": [v.model_dump(mode="json") for v in versions],
             "aliases": [a.model_dump(mode="json") for a in aliases],
         }
+        targets = show_targets(args, registry, aliases)
+        if targets:
+            data["targets"] = targets
         print(json.dumps(data, indent=2))
         return 0
     emit(args, None, [_version_row(v) for v in versions], VERSION_HEADER)
@@ -318,6 +328,7 @@ def _show(args: argparse.Namespace) -> int:
         [[a.alias, _weights(a.weights), str(a.revision), a.updated_at] for a in aliases],
         ["ALIAS", "TARGET", "REVISION", "UPDATED"],
     )
+    show_targets(args, registry, aliases)
     return 0
 
 
@@ -340,10 +351,10 @@ def _alias_out(args: argparse.Namespace, alias: Any) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    registry = registry_from_args(args)
-    alias = registry.promote(args.name, args.alias, args.version, expected_revision=args.expected_revision)
-    follow_alias(args, registry, alias)
-    return _alias_out(args, alias)
+    control = control_from_args(args)
+    alias = control.promote(args.name, args.alias, args.version, expected_revision=args.expected_revision)
+    _alias_out(args, alias)
+    return follow_target(args, control, alias)
 
 
 def _canary(args: argparse.Namespace) -> int:
@@ -351,21 +362,21 @@ def _canary(args: argparse.Namespace) -> int:
         weights = {int(k): int(v) for k, v in _pairs(args.weights, "weight").items()}
     except ValueError:
         raise InvalidInput("canary weights look like VERSION=PERCENT, e.g. 3=90 4=10") from None
-    registry = registry_from_args(args)
-    alias = registry.canary(args.name, args.alias, weights, expected_revision=args.expected_revision)
-    follow_alias(args, registry, alias)
-    return _alias_out(args, alias)
+    control = control_from_args(args)
+    alias = control.canary(args.name, args.alias, weights, expected_revision=args.expected_revision)
+    _alias_out(args, alias)
+    return follow_target(args, control, alias)
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    registry = registry_from_args(args)
-    alias = registry.rollback(args.name, args.alias)
-    follow_alias(args, registry, alias)
-    return _alias_out(args, alias)
+    control = control_from_args(args)
+    alias = control.rollback(args.name, args.alias)
+    _alias_out(args, alias)
+    return follow_target(args, control, alias)
 
 
 def _unalias(args: argparse.Namespace) -> int:
-    change = registry_from_args(args).delete_alias(
+    change = control_from_args(args).delete_alias(
         args.name, args.alias, expected_revision=args.expected_revision
     )
     emit(
@@ -378,21 +389,21 @@ def _unalias(args: argparse.Namespace) -> int:
 
 
 def _retire(args: argparse.Namespace) -> int:
-    version = registry_from_args(args).retire(args.name, args.version)
+    version = control_from_args(args).retire(args.name, args.version)
     emit(args, version.model_dump(mode="json"), [_version_row(version)], VERSION_HEADER)
     return 0
 
 
 def _delete(args: argparse.Namespace) -> int:
-    registry = registry_from_args(args)
-    aliases = registry.aliases(args.name)
+    control = control_from_args(args)
+    aliases = control.registry.aliases(args.name)
     if aliases:
         commands = ", ".join(f"`maas models unalias {args.name} {a.alias}`" for a in aliases)
         raise ConflictError(
             f"model '{args.name}' still has alias(es) {', '.join(a.alias for a in aliases)} and cannot be "
             f"deleted: delete them first with {commands}"
         )
-    registry.delete(args.name)
+    control.delete(args.name)
     emit(args, {"name": args.name, "deleted": True}, [[args.name, "deleted"]], ["MODEL", "ACTION"])
     return 0
 
@@ -420,33 +431,15 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _package(args: argparse.Namespace) -> int:
-    registry = registry_from_args(args)
-    record = registry.get(args.name, args.version)
-    package(args, registry, record)
+    control = control_from_args(args)
+    record = control.registry.get(args.name, args.version)
+    control.package(record, triton_options(args))
+    say_packed(control, record)
     emit(args, record.model_dump(mode="json"), [_version_row(record)], VERSION_HEADER)
     return 0
 
 
 def _endpoint(args: argparse.Namespace) -> int:
-    from maas.cli.sagemaker import deployer
+    from maas.cli.sagemaker import endpoint_status
 
-    registry = registry_from_args(args)
-    endpoints = deployer(args, registry)
-    if args.sync:
-        status = endpoints.status(args.name)
-        endpoints.sync(registry.alias(args.name, status.alias))
-    status = endpoints.status(args.name)
-    rows = [
-        [status.endpoint, status.status, status.alias, v.name, _weights({v.version or 0: int(v.weight)}),
-         str(v.instances if v.instances is not None else "-"), status.config]
-        for v in status.variants
-    ]  # fmt: skip
-    emit(
-        args,
-        status.as_dict(),
-        rows,
-        ["ENDPOINT", "STATUS", "ALIAS", "VARIANT", "VERSION", "INSTANCES", "CONFIG"],
-    )
-    if status.failure:
-        print(f"failure: {status.failure}", file=sys.stderr)
-    return 0
+    return endpoint_status(args, control_from_args(args), _weights)

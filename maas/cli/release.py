@@ -10,7 +10,7 @@ from typing import Any
 
 from maas.cli.common import FAILED, UNEXPECTED, HelpFormatter, exit_codes
 from maas.cli.models import add_registry_arguments
-from maas.cli.sagemaker import follow_alias
+from maas.cli.sagemaker import follow_target
 
 
 def add_release_command(commands: Any) -> None:
@@ -64,7 +64,7 @@ def add_release_command(commands: Any) -> None:
 
 
 def _release(args: argparse.Namespace) -> int:
-    from maas.cli.common import aws_client, registry_from_args
+    from maas.cli.common import aws_client, control_from_args
     from maas.config import CanaryPolicy, MaasConfig, ModelDeployment, Runtime, load_config
     from maas.errors import InvalidInput
     from maas.release import Release
@@ -88,20 +88,21 @@ def _release(args: argparse.Namespace) -> int:
             k: v for k, v in overrides.items() if v is not None
         }
         policy = policy.model_copy(update={"canary": CanaryPolicy.model_validate(merged)})
-    registry = registry_from_args(args)
+    control = control_from_args(args)
     provenance = git_provenance(Path.cwd())
     if provenance is None:
         say("not in a Git working tree: the version records no commit")
     elif provenance.dirty:
         say(f"the working tree has uncommitted changes on top of {provenance.commit[:12]}")
     release = Release(
-        registry,
+        control.registry,
         OipHttpClient(args.api_url, sign=args.sign, region=config.region),
         policy,
         alarm_prefix=policy.alarm_prefix or config.stack_name,
         cloudwatch=aws_client("cloudwatch", args.endpoint_url),
         say=say,
-        on_alias=lambda alias: follow_alias(args, registry, alias),
+        control=control,
+        on_alias=lambda alias: _say_target(args, control, alias),
     )
     outcome = release.run(
         args.model,
@@ -112,6 +113,11 @@ def _release(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
     )
     return int(outcome.code)
+
+
+def _say_target(args: argparse.Namespace, control: Any, alias: Any) -> None:
+    """Where the endpoint of a SageMaker model stands after the release moved its alias."""
+    follow_target(args, control, alias)
 
 
 def say(line: str) -> None:

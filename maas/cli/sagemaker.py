@@ -1,5 +1,5 @@
 """The SageMaker side of `maas models`: Triton packaging options, `package`, `endpoint`, and
-the endpoint update that follows every alias change of a SageMaker model."""
+where an alias's endpoint stands after a change (the reconciler moves it; `--wait` waits)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,17 @@ from maas.cli.common import default
 from maas.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from maas.cli.common import Verbs
+    from maas.control import ControlPlane
     from maas.registry import Registry
-    from maas.registry.models import Alias, ModelVersion
+    from maas.registry.models import Alias, ModelVersion, TargetState
     from maas.sagemaker.endpoint import EndpointDeployer
     from maas.sagemaker.triton import TritonOptions
+
+# `--wait` with no number: as long as SageMaker may take to move an endpoint.
+WAIT_SECONDS = 3600
 
 
 def add_sagemaker_arguments(models: argparse.ArgumentParser, on_verb: bool = False) -> None:
@@ -61,7 +67,9 @@ def add_endpoint_commands(verbs: Verbs, run_package: Any, run_endpoint: Any) -> 
     endpoint = verbs.add("endpoint", help="what a SageMaker model's endpoint serves now")
     endpoint.add_argument("name", help="the model")
     endpoint.add_argument(
-        "--sync", action="store_true", help="point it at what its alias serves, then show it"
+        "--sync",
+        action="store_true",
+        help="run the reconciler's next step here now (also after a failure), then show it",
     )
     endpoint.set_defaults(run=run_endpoint)
 
@@ -81,11 +89,101 @@ def triton_options(args: argparse.Namespace) -> TritonOptions:
         raise InvalidInput(f"Triton options: {problems}") from None
 
 
-def package(args: argparse.Namespace, registry: Registry, record: ModelVersion) -> None:
-    from maas.sagemaker.package import package_version
+def add_wait_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait",
+        type=float,
+        nargs="?",
+        const=WAIT_SECONDS,
+        default=None,
+        metavar="SECONDS",
+        help="for a SageMaker model: wait until its endpoint is in service on this change (or failed), "
+        f"printing each step (default without SECONDS: {WAIT_SECONDS})",
+    )
 
-    key = package_version(registry, record, triton_options(args))
-    say(f"packed {record.name} v{record.version} for Triton: s3://{registry.artifacts.bucket}/{key}")
+
+def say_packed(control: ControlPlane, record: ModelVersion) -> None:
+    from maas.sagemaker.package import package_key
+
+    bucket = control.registry.artifacts.bucket
+    say(
+        f"packed {record.name} v{record.version} for Triton: s3://{bucket}/{package_key(record.name, record.version)}"
+    )
+
+
+def follow_target(args: argparse.Namespace, control: ControlPlane, alias: Alias) -> int:
+    """After an alias change: where its endpoint stands, waited for with `--wait`. Exit 2 when
+    the reconciler recorded a failure, or `--wait` ran out first."""
+    from maas.registry.models import TargetPhase
+
+    if getattr(args, "wait", None) is None:
+        state = control.target(alias.name, alias.alias)
+        if state is not None:
+            say(f"endpoint: {_state_line(state)}; `maas models endpoint {alias.name}` shows it, --wait waits")
+        return 0
+    state = control.wait_for_target(alias.name, alias.alias, timeout=args.wait, on_event=say)
+    if state is None:
+        return 0
+    say(f"endpoint: {_state_line(state)}")
+    return 0 if state.state is TargetPhase.IN_SERVICE else 2
+
+
+def show_targets(args: argparse.Namespace, registry: Registry, aliases: list[Alias]) -> dict[str, object]:
+    """The target state of each alias that has one: printed under the aliases (the table), or
+    returned for `--json`."""
+    from maas.control import target_of
+
+    states = {alias.alias: target_of(registry, alias) for alias in aliases}
+    found = {name: state for name, state in states.items() if state is not None}
+    if getattr(args, "json", False) or not found:
+        return {name: state.model_dump(mode="json", exclude={"scaling"}) for name, state in found.items()}
+    from maas.cli.common import print_table
+
+    print()
+    print_table(
+        [
+            [name, s.state.value, str(s.revision), s.endpoint or "-", s.reason or "-"]
+            for name, s in found.items()
+        ],
+        ["ALIAS", "ENDPOINT STATE", "REVISION", "ENDPOINT", "REASON"],
+    )
+    return {}
+
+
+def endpoint_status(
+    args: argparse.Namespace, control: ControlPlane, weights: Callable[[dict[int, int]], str]
+) -> int:
+    """`maas models endpoint`: what the endpoint serves, and what its alias's target state says."""
+    from maas.cli.common import emit
+    from maas.control import ReconcileFailed, Reconciler
+
+    endpoints = deployer(args, control.registry)
+    status = endpoints.status(args.name)
+    if args.sync:
+        try:
+            Reconciler(control.registry, endpoints).reconcile(args.name, status.alias, retry=True)
+        except ReconcileFailed as error:
+            say(error.message)
+        status = endpoints.status(args.name)
+    target = control.target(args.name, status.alias)
+    rows = [
+        [status.endpoint, status.status, status.alias, v.name, weights({v.version or 0: int(v.weight)}),
+         str(v.instances if v.instances is not None else "-"), status.config]
+        for v in status.variants
+    ]  # fmt: skip
+    data = status.as_dict()
+    if target is not None:
+        data["target"] = target.model_dump(mode="json", exclude={"scaling"})
+    emit(args, data, rows, ["ENDPOINT", "STATUS", "ALIAS", "VARIANT", "VERSION", "INSTANCES", "CONFIG"])
+    if status.failure:
+        say(f"failure: {status.failure}")
+    if target is not None:
+        say(f"alias {status.alias} (revision {target.revision}): {_state_line(target)}")
+    return 2 if target is not None and target.state.value == "failed" else 0
+
+
+def _state_line(state: TargetState) -> str:
+    return state.state.value + (f" ({state.reason})" if state.reason else "")
 
 
 def deployer(args: argparse.Namespace, registry: Registry) -> EndpointDeployer:
@@ -99,12 +197,6 @@ def deployer(args: argparse.Namespace, registry: Registry) -> EndpointDeployer:
         autoscaling=aws_client("application-autoscaling", args.endpoint_url),
         say=say,
     )
-
-
-def follow_alias(args: argparse.Namespace, registry: Registry, alias: Alias) -> None:
-    """After an alias change: update the model's endpoint if it has one that follows this alias
-    (`sync` does nothing, and calls no SageMaker API, unless a version targets SageMaker)."""
-    deployer(args, registry).sync(alias)
 
 
 def say(line: str) -> None:

@@ -6,6 +6,8 @@ own test in tests/functional/test_moto_gaps.py.
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 from maas.local.lambda_containers import WORKERS
@@ -67,8 +69,9 @@ def _s3_notifications_name_the_upload() -> None:
 
 def _sagemaker_update_endpoint() -> None:
     """Gap: moto 5.2.5 implements no SageMaker UpdateEndpoint, which a promotion of a SageMaker
-    model calls. This one re-points the endpoint at another config and its variants, which is
-    what AWS shows once its blue/green update has completed."""
+    model calls. This one behaves as AWS's blue/green update does, seen from outside: the
+    endpoint is `Updating` (on its old config, refusing another update) for
+    MAAS_SAGEMAKER_UPDATE_SECONDS (default 0), then `InService` on the new config and variants."""
     from moto.core.responses import ActionResult
     from moto.core.utils import utcnow
     from moto.sagemaker.exceptions import ValidationError
@@ -78,17 +81,41 @@ def _sagemaker_update_endpoint() -> None:
     if hasattr(SageMakerModelBackend, "update_endpoint"):
         return
 
+    def finish(self: SageMakerModelBackend, endpoint: Any) -> None:
+        config_name = getattr(endpoint, "maas_pending_config", None)
+        if config_name is None or time.monotonic() < endpoint.maas_in_service_at:
+            return
+        config = self.describe_endpoint_config(config_name)
+        endpoint.endpoint_config_name = config_name
+        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+        endpoint.data_capture_config = config.get("DataCaptureConfig") or {}
+        endpoint.endpoint_status = "InService"
+        endpoint.last_modified_time = utcnow()
+        endpoint.maas_pending_config = None
+
     def update_endpoint(self: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str) -> str:
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None:
             arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
             raise ValidationError(message=f"Could not find endpoint '{arn}'.")
-        config = self.describe_endpoint_config(endpoint_config_name)
-        endpoint.endpoint_config_name = endpoint_config_name
-        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
-        endpoint.data_capture_config = config.get("DataCaptureConfig") or {}
-        endpoint.last_modified_time = utcnow()
+        finish(self, endpoint)
+        if endpoint.endpoint_status != "InService":
+            raise ValidationError(message=f"Cannot update in-progress endpoint '{endpoint.arn}'.")
+        self.describe_endpoint_config(endpoint_config_name)  # refuses a config that does not exist
+        endpoint.endpoint_status = "Updating"
+        endpoint.maas_pending_config = endpoint_config_name  # type: ignore[attr-defined]
+        endpoint.maas_in_service_at = time.monotonic() + float(  # type: ignore[attr-defined]
+            os.environ.get("MAAS_SAGEMAKER_UPDATE_SECONDS", "0")
+        )
+        finish(self, endpoint)
         return str(endpoint.arn)
+
+    describe_endpoint = SageMakerModelBackend.describe_endpoint
+
+    def describe_finished(self: SageMakerModelBackend, endpoint_name: str) -> Any:
+        if endpoint_name in self.endpoints:
+            finish(self, self.endpoints[endpoint_name])
+        return describe_endpoint(self, endpoint_name)
 
     def respond(self: Any) -> ActionResult:
         arn = self.sagemaker_backend.update_endpoint(
@@ -98,6 +125,7 @@ def _sagemaker_update_endpoint() -> None:
         return ActionResult({"EndpointArn": arn})
 
     SageMakerModelBackend.update_endpoint = update_endpoint  # type: ignore[attr-defined]
+    SageMakerModelBackend.describe_endpoint = describe_finished  # type: ignore[method-assign]
     SageMakerResponse.update_endpoint = respond  # type: ignore[attr-defined]
 
 

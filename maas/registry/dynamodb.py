@@ -9,8 +9,10 @@ Items of a model share the partition `M#<name>`:
 | `A#<alias>` | one alias (document + revision); a deleted alias keeps its item, with no weights |
 | `C#<alias, lower case>` | the alias that has this name regardless of case |
 | `H#<alias>#<revision, 10 digits>` | one entry of an alias's history |
+| `T#<alias>` | the state of the alias's serving target, as the reconciler last recorded it |
 
-and the partition `N#<name, lower case>` holds the model that has that name regardless of case.
+The table's stream (keys only) drives the reconciler, which listens to `A#` items alone.
+The partition `N#<name, lower case>` holds the model that has that name regardless of case.
 Deleting a model keeps its head as a tombstone (`deleted_at`, out of the index), so its version
 numbers are never given again; `purging` marks a tombstone whose items are still being removed.
 
@@ -29,7 +31,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
 from maas.errors import ConflictError, InvalidInput
-from maas.registry.models import Alias, AliasChange, ModelVersion, Page, VersionStatus, utc_now
+from maas.registry.models import Alias, AliasChange, ModelVersion, Page, TargetState, VersionStatus, utc_now
 from maas.registry.store import (
     MAX_ALIAS_VERSIONS,
     ModelHead,
@@ -83,6 +85,8 @@ def table_definition(table_name: str) -> dict[str, Any]:
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],
+        # What the reconciler reads: which alias changed. It reads the alias itself, consistently.
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
     }
 
 
@@ -118,6 +122,8 @@ def _label(sort_key: str) -> str:
         return f"version {int(rest)}" if rest.isdigit() else f"version '{rest}'"
     if kind == "A":
         return f"alias '{rest}'"
+    if kind == "T":
+        return f"target state of alias '{rest}'"
     if kind == "H":
         alias, _, revision = rest.rpartition("#")
         return f"revision {revision.lstrip('0') or '0'} of alias '{alias}'"
@@ -401,6 +407,43 @@ class DynamoDBStore(RegistryStore):
         items, next_key = self._query_prefix(name, f"H#{alias}#", limit, start, newest_first=True)
         changes, unreadable = self._parse_all(AliasChange, name, items)
         return Page(items=changes, next_token=_token(listing, next_key), unreadable=unreadable)
+
+    # Target states
+
+    def get_target_state(self, name: str, alias: str) -> TargetState | None:
+        item = self.client.get_item(
+            TableName=self.table_name, Key=_key(name, f"T#{alias}"), ConsistentRead=True
+        ).get("Item")
+        return self._parse(TargetState, name, item) if item else None
+
+    def put_target_state(self, state: TargetState) -> None:
+        put: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Item": {
+                **_key(state.name, f"T#{state.alias}"),
+                "doc": {"S": state.model_dump_json()},
+                "seq": {"N": str(state.sequence)},
+            },
+        }
+        if state.sequence == 1:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "seq = :expected"
+            put["ExpressionAttributeValues"] = {":expected": {"N": str(state.sequence - 1)}}
+        self._transact(
+            [
+                {"Put": put},
+                {
+                    "ConditionCheck": {
+                        "TableName": self.table_name,
+                        "Key": _key(state.name, f"A#{state.alias}"),
+                        "ConditionExpression": "revision = :revision",
+                        "ExpressionAttributeValues": {":revision": {"N": str(state.revision)}},
+                    }
+                },
+            ],
+            message=f"alias '{state.alias}' of model '{state.name}' or its target state changed meanwhile",
+        )
 
     # Retiring and deleting
 

@@ -6,7 +6,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from maas.errors import ConflictError, InvalidInput
-from maas.registry.models import Alias, AliasChange, ModelVersion, Page, VersionStatus, utc_now
+from maas.registry.models import Alias, AliasChange, ModelVersion, Page, TargetState, VersionStatus, utc_now
 from maas.registry.store import (
     ModelHead,
     RegistryStore,
@@ -38,6 +38,7 @@ class InMemoryStore(RegistryStore):
         self._aliases: dict[tuple[str, str], Alias] = {}
         self._alias_names: dict[tuple[str, str], str] = {}  # (model, case-folded alias) -> the alias
         self._history: dict[tuple[str, str], list[AliasChange]] = {}
+        self._targets: dict[tuple[str, str], TargetState] = {}
 
     def add_version(self, name: str, build: Callable[[int], ModelVersion]) -> ModelVersion:
         with self._lock:
@@ -133,6 +134,20 @@ class InMemoryStore(RegistryStore):
             self._aliases = {key: a for key, a in self._aliases.items() if key[0] != name}
             self._alias_names = {key: a for key, a in self._alias_names.items() if key[0] != name}
             self._history = {key: h for key, h in self._history.items() if key[0] != name}
+            self._targets = {key: t for key, t in self._targets.items() if key[0] != name}
+
+    def get_target_state(self, name: str, alias: str) -> TargetState | None:
+        return self._targets.get((name, alias))
+
+    def put_target_state(self, state: TargetState) -> None:
+        with self._lock:
+            current = self._targets.get((state.name, state.alias))
+            alias = self._aliases.get((state.name, state.alias))
+            if (current.sequence if current else 0) != state.sequence - 1:
+                raise ConflictError(f"the target state of alias '{state.alias}' changed meanwhile")
+            if alias is None or alias.revision != state.revision:
+                raise ConflictError(f"alias '{state.alias}' of model '{state.name}' moved on meanwhile")
+            self._targets[(state.name, state.alias)] = state
 
     def _check_epoch(self, name: str, alias_epoch: int) -> None:
         head = self.head(name)

@@ -118,3 +118,38 @@ class Page(BaseModel):
     items: list[Any]
     next_token: str | None = None
     unreadable: list[str] = Field(default_factory=list)
+
+
+class TargetPhase(StrEnum):
+    """Where the serving target of an alias stands (a SageMaker endpoint following it)."""
+
+    PENDING = "pending"  # the alias changed; the reconciler has not acted on this revision yet
+    UPDATING = "updating"  # an endpoint update to this revision's config is under way
+    IN_SERVICE = "in_service"  # the endpoint serves what this revision says
+    FAILED = "failed"  # see `reason`
+
+
+class TargetState(BaseModel):
+    """What the reconciler last recorded for one alias's target, and for which alias revision.
+
+    `sequence` counts the writes of this record; every write is conditional on it, so two
+    reconcilers at once cannot put back an older state. `scaling` keeps the autoscaling the
+    endpoint had while an update moves it to new variants, to be put back when it is done.
+    """
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str
+    alias: str
+    revision: int
+    state: TargetPhase
+    reason: str | None = None
+    endpoint: str | None = None
+    config: str | None = None
+    # False once SageMaker itself has failed this revision's update: only an explicit retry
+    # (`maas models endpoint --sync`) or a new alias change starts another one.
+    retryable: bool = True
+    events: list[str] = Field(default_factory=list)
+    scaling: dict[str, Any] | None = None
+    sequence: int = 0
+    updated_at: str = Field(default_factory=utc_now)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from pydantic import ValidationError
 
-    from maas.registry.models import Alias, AliasChange, ModelVersion, Page, VersionStatus
+    from maas.registry.models import Alias, AliasChange, ModelVersion, Page, TargetState, VersionStatus
 
 # One alias write is one DynamoDB transaction of at most 100 items: the alias, its history
 # entry, its case-folded name and the model's epoch, plus one check per version it points at.
@@ -145,6 +145,16 @@ class RegistryStore(ABC):
     def delete_model(self, name: str, alias_epoch: int, by: str) -> None:
         """Remove the model's versions, aliases and history if no alias has been written since
         `alias_epoch`; its version counter and its name stay, with who (`by`) deleted it."""
+
+    @abstractmethod
+    def get_target_state(self, name: str, alias: str) -> TargetState | None:
+        """What the reconciler last recorded for the target of `alias`, None if nothing yet."""
+
+    @abstractmethod
+    def put_target_state(self, state: TargetState) -> None:
+        """Store `state` as write `state.sequence` of its record (the first is 1) if the record
+        is still at `state.sequence - 1` and the alias is still at `state.revision`; raises
+        ConflictError otherwise (another reconciler wrote first, or the alias moved on)."""
 
 
 __all__ = [

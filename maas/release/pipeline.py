@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from maas.config import ReleaseConfig
+    from maas.control import ControlPlane
     from maas.registry import Registry
     from maas.registry.models import Alias
     from maas.release.oip_client import OipHttpClient
@@ -62,8 +63,14 @@ class Release:
         say: Callable[[str], None] = print,
         on_alias: Callable[[Alias], None] = lambda alias: None,
         sleep: Callable[[float], None] = time.sleep,
+        control: ControlPlane | None = None,
     ) -> None:
+        """Every change a release makes goes through `control` (by default a control plane over
+        `registry`); `on_alias` hears of each alias it moved."""
+        from maas.control import ControlPlane
+
         self.registry = registry
+        self.control = control or ControlPlane(registry)
         self.client = client
         self.policy = policy
         self.alarm_prefix = alarm_prefix
@@ -94,7 +101,7 @@ class Release:
             return self._plan(model, artifact, provenance, baseline, fitted)
         evaluation = fitted.evaluation
 
-        record = self.registry.register(
+        record = self.control.register(
             model,
             artifact,
             target=target,
@@ -200,9 +207,9 @@ class Release:
     def _point(self, model: str, alias: str, weights: dict[int, int], action: str) -> None:
         if action == "promote":
             (version,) = weights
-            changed = self.registry.promote(model, alias, version)
+            changed = self.control.promote(model, alias, version)
         else:
-            changed = self.registry.canary(model, alias, weights)
+            changed = self.control.canary(model, alias, weights)
         described = ", ".join(f"v{v} {w}%" for v, w in sorted(weights.items()))
         self.say(f"{alias} -> {described} (revision {changed.revision})")
         self.on_alias(changed)
@@ -240,7 +247,7 @@ class Release:
         while True:
             firing = self._firing_alarms()
             if firing:
-                rolled = self.registry.rollback(model, prod)
+                rolled = self.control.rollback(model, prod)
                 self.on_alias(rolled)
                 message = (
                     f"rolled back: alarm(s) {', '.join(firing)} fired during the canary of version {version}; "

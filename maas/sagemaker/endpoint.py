@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from maas.errors import ModelNotFound
+from maas.errors import MaasError, ModelNotFound
 from maas.registry.models import Target
 from maas.sagemaker.package import require_package
 
@@ -90,6 +90,34 @@ class EndpointStatus:
         }
 
 
+@dataclass(frozen=True)
+class EndpointPlan:
+    """An endpoint, what it runs now, and the config that serves what its alias says."""
+
+    endpoint: str
+    config: str
+    weights: dict[int, int]
+    variants: list[str]
+    current_config: str
+    current_variants: list[str]
+    status: str
+    failure: str | None = None
+    new_config: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.config == self.current_config and self.status == "InService"
+
+
+class NoEndpoint(MaasError):
+    """A SageMaker model whose endpoint `cdk deploy` has not created yet."""
+
+    status = 409
+
+    def __init__(self, model: str, endpoint: str) -> None:
+        super().__init__(f"model '{model}' has no endpoint '{endpoint}' yet; `cdk deploy` creates it")
+
+
 class EndpointDeployer:
     """Keeps the endpoint of each SageMaker model serving what its alias points at."""
 
@@ -120,11 +148,12 @@ class EndpointDeployer:
             raise ModelNotFound(model, why=f"has no SageMaker endpoint '{endpoint}' (deploy the stack first)")
         return self._status(described)
 
-    def sync(self, alias: Alias) -> EndpointStatus | None:
-        """Point the endpoint of `alias.name` at the SageMaker versions of `alias`, if it follows it.
+    def plan(self, alias: Alias) -> EndpointPlan | None:
+        """What the endpoint of `alias.name` must serve for `alias`, its models and config made.
 
-        Returns None when there is nothing to do: no version of the alias targets
-        SageMaker, or the model has no endpoint, or its endpoint follows another alias.
+        Returns None when the alias is not the endpoint's business: no version of it targets
+        SageMaker, or the endpoint follows another alias. Raises NoEndpoint when the model has
+        no endpoint yet (`cdk deploy` creates it).
         """
         weights = {
             version: weight
@@ -136,10 +165,8 @@ class EndpointDeployer:
         endpoint = endpoint_name(self.prefix, alias.name)
         described = self._describe_endpoint(endpoint)
         if described is None:
-            self.say(f"model '{alias.name}' has no endpoint '{endpoint}' yet; `cdk deploy` creates it")
-            return None
-        followed = self._followed_alias(described["EndpointArn"])
-        if followed != alias.alias:
+            raise NoEndpoint(alias.name, endpoint)
+        if self._followed_alias(described["EndpointArn"]) != alias.alias:
             return None
         current = self.sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
         template = current["ProductionVariants"][0]
@@ -153,22 +180,94 @@ class EndpointDeployer:
             }
             for version, weight in sorted(weights.items())
         ]
-        config = self._ensure_config(endpoint, alias.name, current, variants)
-        if config == described["EndpointConfigName"]:
-            self.say(f"endpoint {endpoint} already serves {_describe(weights)}")
-            return self._status(described)
-        old = [variant["VariantName"] for variant in current["ProductionVariants"]]
-        scaling = self._release_scaling(endpoint, old, {variant["VariantName"] for variant in variants})
-        self.sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config)
-        self.say(f"endpoint {endpoint}: updating to {config} ({_describe(weights)}), blue/green")
+        config, created = self._ensure_config(endpoint, alias.name, current, variants)
+        return EndpointPlan(
+            endpoint=endpoint,
+            config=config,
+            new_config=created,
+            weights=weights,
+            variants=[variant["VariantName"] for variant in variants],
+            current_config=described["EndpointConfigName"],
+            current_variants=[variant["VariantName"] for variant in current["ProductionVariants"]],
+            status=described["EndpointStatus"],
+            failure=described.get("FailureReason"),
+        )
+
+    def scaling_of(self, plan: EndpointPlan) -> dict[str, Any] | None:
+        """The autoscaling of the endpoint's current variants (limits and target-tracking
+        policies), as JSON, to be put back on the new variants once an update is done."""
+        resources = [f"endpoint/{plan.endpoint}/variant/{variant}" for variant in plan.current_variants]
+        targets = self.autoscaling.describe_scalable_targets(
+            ServiceNamespace="sagemaker", ResourceIds=resources
+        )["ScalableTargets"]
+        if not targets:
+            return None
+        policies = [
+            {
+                "PolicyName": policy["PolicyName"],
+                "PolicyType": policy["PolicyType"],
+                "TargetTrackingScalingPolicyConfiguration": policy[
+                    "TargetTrackingScalingPolicyConfiguration"
+                ],
+            }
+            for policy in self.autoscaling.describe_scaling_policies(
+                ServiceNamespace="sagemaker", ResourceId=targets[0]["ResourceId"]
+            )["ScalingPolicies"]
+            # The stack sets target tracking only; step policies are not carried over.
+            if policy["PolicyType"] == "TargetTrackingScaling"
+        ]
+        first = targets[0]
+        return {
+            "dimension": first["ScalableDimension"],
+            "min": first["MinCapacity"],
+            "max": first["MaxCapacity"],
+            "policies": policies,
+        }
+
+    def start_update(self, plan: EndpointPlan) -> None:
+        """Start the blue/green update of the endpoint to `plan.config`; returns at once.
+
+        SageMaker refuses to remove a variant that still has a scalable target, so the
+        targets of the variants that go away are deregistered first (see `scaling_of`).
+        """
+        self._release_scaling(plan.endpoint, plan.current_variants, set(plan.variants))
+        self.sagemaker.update_endpoint(EndpointName=plan.endpoint, EndpointConfigName=plan.config)
+        self.say(
+            f"endpoint {plan.endpoint}: updating to {plan.config} ({_describe(plan.weights)}), blue/green"
+        )
+
+    def restore_scaling(self, plan: EndpointPlan, scaling: dict[str, Any]) -> None:
+        """Put the autoscaling `scaling_of` saved on the variants of `plan`."""
+        self._apply_scaling(plan.endpoint, plan.variants, scaling)
+
+    def sync(self, alias: Alias) -> EndpointStatus | None:
+        """Point the endpoint of `alias.name` at the SageMaker versions of `alias`, if it follows
+        it, and wait for the update to finish (`wait_seconds` at most). The control plane's
+        reconciler does the same without waiting; this is for scripts that want it done now.
+
+        Returns None when there is nothing to do: no version of the alias targets
+        SageMaker, or the model has no endpoint, or its endpoint follows another alias.
+        """
+        try:
+            plan = self.plan(alias)
+        except NoEndpoint as missing:
+            self.say(missing.message)
+            return None
+        if plan is None:
+            return None
+        if plan.config == plan.current_config:
+            self.say(f"endpoint {plan.endpoint} already serves {_describe(plan.weights)}")
+            return self.status(alias.name)
+        scaling = self.scaling_of(plan)
+        self.start_update(plan)
         self.sagemaker.get_waiter("endpoint_in_service").wait(
-            EndpointName=endpoint,
+            EndpointName=plan.endpoint,
             WaiterConfig={"Delay": 30, "MaxAttempts": max(1, self.wait_seconds // 30)},
         )
         if scaling is not None:
-            self._apply_scaling(endpoint, [variant["VariantName"] for variant in variants], *scaling)
+            self.restore_scaling(plan, scaling)
         status = self.status(alias.name)
-        self.say(f"endpoint {endpoint}: {status.status} on {config}")
+        self.say(f"endpoint {plan.endpoint}: {status.status} on {plan.config}")
         return status
 
     # Endpoints and configs
@@ -196,6 +295,16 @@ class EndpointDeployer:
             if "Could not find" not in str(error):
                 raise
         container = template["PrimaryContainer"]
+        try:
+            self._create_model(model, name, version, template, container)
+        except ClientError as error:
+            if "already exist" not in str(error):
+                raise  # else another reconciler made it meanwhile: the same model, by its name
+        return model
+
+    def _create_model(
+        self, model: str, name: str, version: int, template: dict[str, Any], container: dict[str, Any]
+    ) -> None:
         self.sagemaker.create_model(
             ModelName=model,
             ExecutionRoleArn=template["ExecutionRoleArn"],
@@ -210,29 +319,35 @@ class EndpointDeployer:
             Tags=[{"Key": MODEL_TAG, "Value": name}, {"Key": "maas:version", "Value": str(version)}],
         )
         self.say(f"created SageMaker model {model}")
-        return model
 
     def _ensure_config(
         self, endpoint: str, name: str, current: dict[str, Any], variants: list[dict[str, Any]]
-    ) -> str:
+    ) -> tuple[str, bool]:
+        """The config that holds `variants` (and the endpoint's capture and encryption settings),
+        and whether it was created now; one that exists already is re-used."""
         settings = {key: current[key] for key in ("DataCaptureConfig", "KmsKeyId") if current.get(key)}
         digest = hashlib.sha256(json.dumps([variants, settings], sort_keys=True).encode()).hexdigest()[:12]
         config = f"{endpoint[: _MAX_NAME - 13]}-{digest}"
         try:
             self.sagemaker.describe_endpoint_config(EndpointConfigName=config)
             self.say(f"re-using endpoint config {config}")
-            return config
+            return config, False
         except ClientError as error:
             if "Could not find" not in str(error):
                 raise
-        self.sagemaker.create_endpoint_config(
-            EndpointConfigName=config,
-            ProductionVariants=variants,
-            Tags=[{"Key": MODEL_TAG, "Value": name}],
-            **settings,
-        )
+        try:
+            self.sagemaker.create_endpoint_config(
+                EndpointConfigName=config,
+                ProductionVariants=variants,
+                Tags=[{"Key": MODEL_TAG, "Value": name}],
+                **settings,
+            )
+        except ClientError as error:
+            if "already exist" not in str(error):
+                raise
+            return config, False  # another reconciler made it meanwhile; its name says what it holds
         self.say(f"created endpoint config {config}")
-        return config
+        return config, True
 
     def _status(self, described: dict[str, Any]) -> EndpointStatus:
         variants = [
@@ -256,23 +371,11 @@ class EndpointDeployer:
     # Autoscaling moves with the variants: a variant that goes away takes its scalable
     # target with it, and the variants that replace it get the same limits and policies.
 
-    def _release_scaling(
-        self, endpoint: str, old: list[str], new: set[str]
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    def _release_scaling(self, endpoint: str, old: list[str], new: set[str]) -> None:
         resources = [f"endpoint/{endpoint}/variant/{variant}" for variant in old]
         targets = self.autoscaling.describe_scalable_targets(
             ServiceNamespace="sagemaker", ResourceIds=resources
         )["ScalableTargets"]
-        if not targets:
-            return None
-        policies = [
-            policy
-            for policy in self.autoscaling.describe_scaling_policies(
-                ServiceNamespace="sagemaker", ResourceId=targets[0]["ResourceId"]
-            )["ScalingPolicies"]
-            # The stack sets target tracking only; step policies are not carried over.
-            if policy["PolicyType"] == "TargetTrackingScaling"
-        ]
         for target in targets:
             if target["ResourceId"].rsplit("/", 1)[-1] not in new:
                 self.autoscaling.deregister_scalable_target(
@@ -280,34 +383,25 @@ class EndpointDeployer:
                     ResourceId=target["ResourceId"],
                     ScalableDimension=target["ScalableDimension"],
                 )
-        return targets[0], policies
 
-    def _apply_scaling(
-        self, endpoint: str, variants: list[str], target: dict[str, Any], policies: list[dict[str, Any]]
-    ) -> None:
+    def _apply_scaling(self, endpoint: str, variants: list[str], scaling: dict[str, Any]) -> None:
         for variant in variants:
             resource = f"endpoint/{endpoint}/variant/{variant}"
             self.autoscaling.register_scalable_target(
                 ServiceNamespace="sagemaker",
                 ResourceId=resource,
-                ScalableDimension=target["ScalableDimension"],
-                MinCapacity=target["MinCapacity"],
-                MaxCapacity=target["MaxCapacity"],
+                ScalableDimension=scaling["dimension"],
+                MinCapacity=scaling["min"],
+                MaxCapacity=scaling["max"],
             )
-            for policy in policies:
+            for policy in scaling["policies"]:
                 self.autoscaling.put_scaling_policy(
-                    PolicyName=policy["PolicyName"],
                     ServiceNamespace="sagemaker",
                     ResourceId=resource,
-                    ScalableDimension=target["ScalableDimension"],
-                    PolicyType=policy["PolicyType"],
-                    TargetTrackingScalingPolicyConfiguration=policy[
-                        "TargetTrackingScalingPolicyConfiguration"
-                    ],
+                    ScalableDimension=scaling["dimension"],
+                    **policy,
                 )
-        self.say(
-            f"autoscaling {target['MinCapacity']}-{target['MaxCapacity']} instances on {', '.join(variants)}"
-        )
+        self.say(f"autoscaling {scaling['min']}-{scaling['max']} instances on {', '.join(variants)}")
 
 
 def _describe(weights: dict[int, int]) -> str:

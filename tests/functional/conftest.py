@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -57,6 +59,39 @@ def registry(request: pytest.FixtureRequest, aws_endpoint: str) -> Registry:
 @pytest.fixture
 def dynamo_registry(aws_endpoint: str) -> Registry:
     return make_registry("dynamodb", aws_endpoint)
+
+
+@contextmanager
+def reconciler_on_stream(registry: Registry, endpoint: str, *, prefix: str = "maas") -> Iterator[Any]:
+    """The control plane's reconciler run by the registry table's stream, as in AWS and in
+    `maas dev`: alias changes move SageMaker endpoints while this runs."""
+    from maas.control import Reconciler
+    from maas.control.events import changed_alias, handle
+    from maas.local.stream_trigger import DynamoDBStreamTrigger
+    from maas.sagemaker.endpoint import EndpointDeployer
+
+    deployer = EndpointDeployer(
+        registry,
+        prefix=prefix,
+        sagemaker=aws_client("sagemaker", endpoint),
+        autoscaling=aws_client("application-autoscaling", endpoint),
+    )
+    reconciler = Reconciler(registry, deployer)
+    trigger = DynamoDBStreamTrigger(
+        aws_client("dynamodb", endpoint),
+        aws_client("dynamodbstreams", endpoint),
+        registry.store.table_name,  # type: ignore[attr-defined]
+        lambda event: handle(reconciler, event),
+        accept=lambda record: changed_alias(record) is not None,
+        retry_seconds=0.2,
+        poll_seconds=0.1,
+        sweep_seconds=0.5,
+    )
+    trigger.start()
+    try:
+        yield trigger
+    finally:
+        trigger.stop()
 
 
 @pytest.fixture(scope="session")

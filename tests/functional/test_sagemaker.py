@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from maas.registry import Registry, RegistrySource
 from maas.rest import build_predict_app
 from maas.runtimes.sagemaker import runtime_client
 from maas.sagemaker.endpoint import EndpointDeployer
-from tests.functional.conftest import aws_client
+from tests.functional.conftest import aws_client, reconciler_on_stream
 
 ROLE = "arn:aws:iam::123456789012:role/maas-endpoint"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/sagemaker-tritonserver:24.09-py3"
@@ -36,6 +37,8 @@ def models_cli(
     capsys: pytest.CaptureFixture[str], registry: Registry, endpoint: str, *args: str
 ) -> tuple[int, str]:
     table = registry.store.table_name  # type: ignore[attr-defined]
+    if args[0] in ("promote", "canary", "rollback"):
+        args = (*args, "--wait", "30")  # the reconciler on the table's stream moves the endpoint
     code = main(
         ["models", "--endpoint-url", endpoint, "--table", table, "--bucket", registry.artifacts.bucket,
          "--endpoint-prefix", "maas", *args]
@@ -115,8 +118,9 @@ def large(
     artifacts: dict[str, Path],
     aws_endpoint: str,
     capsys: pytest.CaptureFixture[str],
-) -> Registry:
-    """Model `large` (the sum model) registered twice with target sagemaker through the CLI."""
+) -> Iterator[Registry]:
+    """Model `large` (the sum model) registered twice with target sagemaker through the CLI,
+    with the reconciler on the registry's stream."""
     for _ in range(2):
         code, out = models_cli(
             capsys, dynamo_registry, aws_endpoint, "register", "large", str(artifacts["sum"]), "--target", "sagemaker",
@@ -124,7 +128,8 @@ def large(
         )  # fmt: skip
         assert code == 0, out
     assert "packed large v2 for Triton" in out
-    return dynamo_registry
+    with reconciler_on_stream(dynamo_registry, aws_endpoint):
+        yield dynamo_registry
 
 
 def test_registering_packs_a_triton_repository_in_the_models_artifact_prefix(large: Registry) -> None:

@@ -1,0 +1,131 @@
+"""The control plane: every model change, and the follow-up each one needs.
+
+The CLI, the registry HTTP API and `maas release` are adapters over `ControlPlane`; none
+of them writes to the registry or calls a deployer itself. What follows a change:
+
+- registering a version for SageMaker packs it for Triton, whoever registers it;
+- an alias change of a SageMaker model moves its endpoint. That step is the reconciler's
+  (maas.control.reconciler), run by the registry table's stream in AWS and in `maas dev`;
+  the control plane records nothing for it, because the alias's new revision is itself
+  the request: its target reads `pending` until the reconciler records otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from maas.control.targets import target_of
+from maas.registry.models import Target, TargetPhase
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from maas.registry.models import Alias, AliasChange, ModelVersion, TargetState
+    from maas.registry.service import Registry
+    from maas.sagemaker.triton import TritonOptions
+
+SETTLED = {TargetPhase.IN_SERVICE, TargetPhase.FAILED}
+
+
+class ControlPlane:
+    """Model changes over a registry, recorded as made by the registry's user."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def acting_as(self, user: str) -> ControlPlane:
+        """This control plane, recording its changes as made by `user` (an API request's caller)."""
+        return ControlPlane(self.registry.acting_as(user))
+
+    # Versions
+
+    def register(
+        self,
+        name: str,
+        artifact: Path,
+        *,
+        target: Target | str = Target.LAMBDA,
+        triton: TritonOptions | None = None,
+        quantization: str | None = None,
+        metrics: dict[str, float] | None = None,
+        labels: dict[str, str] | None = None,
+        source_commit: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ModelVersion:
+        """Register `artifact` as the next version of `name` (see Registry.register, which
+        checks its signature); a SageMaker version is then packed for Triton with `triton`."""
+        version = self.registry.register(
+            name,
+            artifact,
+            target=target,
+            quantization=quantization,
+            metrics=metrics,
+            labels=labels,
+            source_commit=source_commit,
+            progress=progress,
+        )
+        if version.target is Target.SAGEMAKER:
+            self.package(version, triton)
+        return version
+
+    def package(self, version: ModelVersion, triton: TritonOptions | None = None) -> str:
+        """(Re)build the Triton package of a SageMaker version; returns its S3 key."""
+        from maas.sagemaker.package import package_version
+
+        return package_version(self.registry, version, triton)
+
+    def retire(self, name: str, version: int) -> ModelVersion:
+        return self.registry.retire(name, version)
+
+    def delete(self, name: str) -> None:
+        self.registry.delete(name)
+
+    # Aliases
+
+    def promote(self, name: str, alias: str, version: int, *, expected_revision: int | None = None) -> Alias:
+        return self.registry.promote(name, alias, version, expected_revision=expected_revision)
+
+    def canary(
+        self, name: str, alias: str, weights: dict[int, int], *, expected_revision: int | None = None
+    ) -> Alias:
+        return self.registry.canary(name, alias, weights, expected_revision=expected_revision)
+
+    def rollback(self, name: str, alias: str, *, expected_revision: int | None = None) -> Alias:
+        return self.registry.rollback(name, alias, expected_revision=expected_revision)
+
+    def delete_alias(self, name: str, alias: str, *, expected_revision: int | None = None) -> AliasChange:
+        return self.registry.delete_alias(name, alias, expected_revision=expected_revision)
+
+    # Targets
+
+    def target(self, name: str, alias: str) -> TargetState | None:
+        """Where the serving target of `alias` stands; None when it has none to move (no
+        version of it targets SageMaker)."""
+        return target_of(self.registry, self.registry.alias(name, alias))
+
+    def wait_for_target(
+        self,
+        name: str,
+        alias: str,
+        *,
+        timeout: float,
+        on_event: Callable[[str], None] = lambda line: None,
+        poll_seconds: float = 1.0,
+    ) -> TargetState | None:
+        """Wait until the target of `alias` is `in_service` or `failed` for the alias's current
+        revision, or `timeout` seconds pass; calls `on_event` with each step the reconciler
+        records. Returns the last state seen (None when the alias has no target)."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while True:
+            state = self.target(name, alias)
+            if state is None:
+                return None
+            for line in state.events[seen:]:
+                on_event(line)
+            seen = len(state.events)
+            if state.state in SETTLED or time.monotonic() >= deadline:
+                return state
+            time.sleep(poll_seconds)
