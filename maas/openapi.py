@@ -30,7 +30,7 @@ from maas.protocol.triton import (
     RepositoryIndexRequest,
     RepositoryIndexResponse,
 )
-from maas.registry.api import AliasRequest, RegisterRequest, RollbackRequest, UploadRequest
+from maas.http.registry import AliasRequest, RegisterRequest, RollbackRequest, UploadRequest
 
 _MODELS: list[type[BaseModel]] = [
     ErrorResponse,
@@ -170,6 +170,7 @@ def _registry_paths() -> dict[str, Any]:
         },
         f"{alias}/rollback": {"post": {"operationId": "rollbackAlias", "parameters": _params("name", "alias"), "requestBody": _body("RollbackRequest"), "responses": _ok(None)}},
         f"{alias}/history": {"get": {"operationId": "aliasHistory", "parameters": _params("name", "alias", query=("limit", "token")), "responses": _ok(None)}},
+        f"{alias}/target": {"get": {"operationId": "aliasTarget", "parameters": _params("name", "alias"), "responses": _ok(None)}},
     }  # fmt: skip
 
 

@@ -8,10 +8,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from maas.control import ControlPlane
 from maas.errors import ConfigError
 from maas.metrics.emf import quiet_empty_flushes
 from maas.registry import ArtifactStore, DynamoDBStore, Registry
-from maas.registry.api import build_registry_app
+from maas.http.registry import build_registry_app
 from maas.settings import PredictSettings
 
 logger = Logger(service="maas-registry")
@@ -22,7 +23,9 @@ settings = PredictSettings.from_environment()
 if settings.registry_table is None or settings.artifact_bucket is None:
     raise ConfigError("the registry function needs MAAS_REGISTRY_TABLE and MAAS_ARTIFACT_BUCKET")
 registry = Registry(DynamoDBStore(settings.registry_table), ArtifactStore(settings.artifact_bucket))
-app = build_registry_app(registry, metrics, max_upload_bytes=settings.max_upload_mb * 1024 * 1024)
+app = build_registry_app(
+    ControlPlane(registry), metrics, max_upload_bytes=settings.max_upload_mb * 1024 * 1024
+)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -381,6 +381,3 @@ def main(argv: list[str] | None = None) -> int:
         raise
     return code
 
-
-if __name__ == "__main__":
-    sys.exit(main())

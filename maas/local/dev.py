@@ -29,6 +29,7 @@ from maas.local.demo import ensure_demo_models
 from maas.local.emf_logs import EmfToCloudWatch
 from maas.local.gateway import LocalGateway
 from maas.local.state import LocalState
+from maas.local.stream_trigger import DynamoDBStreamTrigger, dead_letter_queue
 from maas.local.trigger import SqsTrigger
 from maas.local.workers import (
     FunctionCode,
@@ -69,6 +70,13 @@ FUNCTIONS_BY_ROUTE = {
 }
 # Batch files run the predict code in a function of their own, with Lambda's longest timeout.
 BATCH_FUNCTION = ("maas-batch", "predict", 900.0, 1024)
+# The control plane's reconciler, on the registry table's stream, as the stack deploys it.
+RECONCILER_FUNCTION = ("maas-reconciler", "reconciler", 300.0, 512)
+RECONCILER_DLQ = "maas-reconciler-dlq"
+# How often the reconciler sweeps the endpoints: moto sends no SageMaker state-change events.
+SWEEP_SECONDS = 2.0
+# How long the embedded SageMaker takes over an endpoint update, so that `updating` is seen.
+SAGEMAKER_UPDATE_SECONDS = "2"
 
 
 def use_embedded_aws(endpoint: str) -> None:
@@ -230,7 +238,9 @@ def run_dev(
             MAAS_ALIAS_TTL_SECONDS=str(alias_ttl),
             MAAS_ARTIFACT_CACHE_DIR=tempfile.mkdtemp(prefix="maas-dev-artifacts-"),
             MAAS_PRELOAD=json.dumps(models),
+            MAAS_SAGEMAKER_ENDPOINT_PREFIX=os.environ.get("MAAS_SAGEMAKER_ENDPOINT_PREFIX", "maas"),
         )
+        os.environ.setdefault("MAAS_SAGEMAKER_UPDATE_SECONDS", SAGEMAKER_UPDATE_SECONDS)
         os.environ.pop("MAAS_MODEL_DIR", None)
         use_embedded_cloudwatch()
         # The handlers' EMF lines go to the embedded CloudWatch, not to the request log.
@@ -242,6 +252,7 @@ def run_dev(
             for prefix, function in FUNCTIONS_BY_ROUTE.items()
         }
         batch = _pool(functions, BATCH_FUNCTION, size, emf.write)
+        reconciler = _pool(functions, RECONCILER_FUNCTION, 1, emf.write)
         try:
             routes: dict[str, Any] = {prefix: PooledFunction(pool) for prefix, pool in pools.items()}
             try:
@@ -250,14 +261,20 @@ def run_dev(
                 raise ConfigError(f"cannot listen on {host}:{port} ({error.strerror}); pass --port") from None
             pools["/"].warm()  # every predict worker now; the others start with their first request
             pools["/registry"].warm(1)
-            trigger = SqsTrigger(boto3.client("sqs"), queue_url, batch.invoke)
-            trigger.start()
+            # Lambda's event source mappings: the batch queue, and the registry table's stream.
+            triggers: list[SqsTrigger | DynamoDBStreamTrigger] = [
+                SqsTrigger(boto3.client("sqs"), queue_url, batch.invoke),
+                reconciler_trigger(reconciler.invoke),
+            ]
+            for trigger in triggers:
+                trigger.start()
             try:
                 return _serve(gateway, models, endpoint)
             finally:
-                trigger.stop()
+                for trigger in triggers:
+                    trigger.stop()
         finally:
-            for pool in [*pools.values(), batch]:
+            for pool in [*pools.values(), batch, reconciler]:
                 pool.stop()
             emf.stop()
             if state is not None:
@@ -265,6 +282,25 @@ def run_dev(
     finally:
         aws.stop()
         print("maas dev: stopped", flush=True)  # the last line: workers, state and AWS are done
+
+
+def reconciler_trigger(invoke: Callable[[dict[str, Any]], Any]) -> DynamoDBStreamTrigger:
+    """The registry table's stream, filtered to alias changes as the stack's event source
+    mapping is, calling the reconciler; what keeps failing goes to its dead-letter queue."""
+    import boto3
+
+    from maas.control.events import changed_alias
+
+    sqs = boto3.client("sqs")
+    return DynamoDBStreamTrigger(
+        boto3.client("dynamodb"),
+        boto3.client("dynamodbstreams"),
+        REGISTRY_TABLE,
+        invoke,
+        accept=lambda record: changed_alias(record) is not None,
+        sweep_seconds=SWEEP_SECONDS,
+        on_failure=dead_letter_queue(sqs, sqs.create_queue(QueueName=RECONCILER_DLQ)["QueueUrl"]),
+    )
 
 
 def _set_up_aws(

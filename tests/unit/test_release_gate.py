@@ -285,11 +285,13 @@ class AliasMoves:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def canary(self, model: str, alias: str, weights: dict[int, int]) -> SimpleNamespace:
+    def canary(
+        self, model: str, alias: str, weights: dict[int, int], expected_revision: int | None = None
+    ) -> SimpleNamespace:
         self.calls.append(f"canary {weights}")
         return SimpleNamespace(revision=2)
 
-    def rollback(self, model: str, alias: str) -> SimpleNamespace:
+    def rollback(self, model: str, alias: str, expected_revision: int | None = None) -> SimpleNamespace:
         self.calls.append("rollback")
         return SimpleNamespace(revision=3)
 

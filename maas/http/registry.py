@@ -1,5 +1,6 @@
 """The registry HTTP API (`/registry/...`) over API Gateway events: JSON in, JSON out,
-errors in the same `{"error": "..."}` shape as the OIP API."""
+errors in the same `{"error": "..."}` shape as the OIP API. An adapter over the control
+plane: every change is the control plane's, made as the request's caller."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from maas.identity import caller_of
 from maas.metrics.emf import install_request_metrics
 from maas.registry.models import Target
 from maas.rest import JSON, install_error_handlers, json_bytes, raw_body, refuse_control_characters
+from maas.sagemaker.triton import TritonOptions
 from maas.sources import check_name, is_version_number
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
 
+    from maas.control import ControlPlane
     from maas.registry.service import Registry
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -50,6 +53,8 @@ class RegisterRequest(BaseModel):
     metrics: dict[str, FiniteFloat] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
     source_commit: str | None = None
+    # How Triton runs a version registered for SageMaker (packed at registration).
+    triton: TritonOptions | None = None
 
 
 class AliasRequest(BaseModel):
@@ -64,17 +69,23 @@ class RollbackRequest(BaseModel):
 
 
 def build_registry_app(
-    registry: Registry, metrics: Metrics | None = None, *, max_upload_bytes: int | None = None
+    control: ControlPlane | Registry, metrics: Metrics | None = None, *, max_upload_bytes: int | None = None
 ) -> APIGatewayHttpResolver:
-    """The registry's routes; an upload over `max_upload_bytes` is refused before it is read."""
+    """The registry's routes over `control` (a bare Registry gets a control plane of its own);
+    an upload over `max_upload_bytes` is refused before it is read."""
+    from maas.control import ControlPlane
+
+    if not isinstance(control, ControlPlane):
+        control = ControlPlane(control)
+    registry = control.registry
     app = APIGatewayHttpResolver()
     if metrics is not None:
         # A request is counted under its model only if the model exists once it is answered
         # (an upload succeeds for any name): a caller's made-up names must not mint a series each.
         install_request_metrics(app, metrics, known=registry.exists)
     refuse_control_characters(app)
-    _add_model_routes(app, registry, max_upload_bytes)
-    _add_alias_routes(app, registry)
+    _add_model_routes(app, control, max_upload_bytes)
+    _add_alias_routes(app, control)
     install_error_handlers(app, "registry")
     return app
 
@@ -91,9 +102,9 @@ def _body(app: APIGatewayHttpResolver, model: type[Body]) -> Body:
         raise InvalidInput(f"invalid request: {problems}") from None
 
 
-def _as_caller(app: APIGatewayHttpResolver, registry: Registry) -> Registry:
-    """The registry acting as this request's caller, who the records of its change name."""
-    return registry.acting_as(caller_of(app.current_event.raw_event))
+def _as_caller(app: APIGatewayHttpResolver, control: ControlPlane) -> ControlPlane:
+    """The control plane acting as this request's caller, who the records of its change name."""
+    return control.acting_as(caller_of(app.current_event.raw_event))
 
 
 def _page_arguments(app: APIGatewayHttpResolver) -> dict[str, Any]:
@@ -114,7 +125,11 @@ def _expected_revision(app: APIGatewayHttpResolver) -> int | None:
     return int(value)
 
 
-def _add_model_routes(app: APIGatewayHttpResolver, registry: Registry, max_upload_bytes: int | None) -> None:
+def _add_model_routes(
+    app: APIGatewayHttpResolver, control: ControlPlane, max_upload_bytes: int | None
+) -> None:
+    registry = control.registry
+
     @app.get("/registry/models")
     def list_models() -> Response[str]:
         page = registry.models(**_page_arguments(app))
@@ -139,7 +154,7 @@ def _add_model_routes(app: APIGatewayHttpResolver, registry: Registry, max_uploa
 
     @app.delete("/registry/models/<name>")
     def delete_model(name: str) -> Response[str]:
-        _as_caller(app, registry).delete(name)
+        _as_caller(app, control).delete(name)
         return _json({"deleted": name})
 
     @app.get("/registry/models/<name>/versions")
@@ -168,10 +183,11 @@ def _add_model_routes(app: APIGatewayHttpResolver, registry: Registry, max_uploa
             path = registry.artifacts.download_upload(
                 check_name("model name", name), request.upload_key, Path(scratch), max_bytes=max_upload_bytes
             )
-            version = _as_caller(app, registry).register(
+            version = _as_caller(app, control).register(
                 name,
                 path,
                 target=request.target,
+                triton=request.triton,
                 quantization=request.quantization,
                 metrics=request.metrics,
                 labels=request.labels,
@@ -186,18 +202,27 @@ def _add_model_routes(app: APIGatewayHttpResolver, registry: Registry, max_uploa
 
     @app.post("/registry/models/<name>/versions/<version>/retire")
     def retire(name: str, version: str) -> Response[str]:
-        return _json(_as_caller(app, registry).retire(name, _number(version)).model_dump(mode="json"))
+        return _json(_as_caller(app, control).retire(name, _number(version)).model_dump(mode="json"))
 
 
-def _add_alias_routes(app: APIGatewayHttpResolver, registry: Registry) -> None:
+def _add_alias_routes(app: APIGatewayHttpResolver, control: ControlPlane) -> None:
+    registry = control.registry
+
     @app.get("/registry/models/<name>/aliases/<alias>")
     def show_alias(name: str, alias: str) -> Response[str]:
         return _json(registry.alias(name, alias).model_dump(mode="json"))
 
+    @app.get("/registry/models/<name>/aliases/<alias>/target")
+    def show_target(name: str, alias: str) -> Response[str]:
+        """Where the alias's serving target stands (a SageMaker endpoint); `target: null` when
+        no version of the alias runs on SageMaker."""
+        state = control.target(name, alias)
+        return _json({"target": state.model_dump(mode="json", exclude={"scaling"}) if state else None})
+
     @app.put("/registry/models/<name>/aliases/<alias>")
     def set_alias(name: str, alias: str) -> Response[str]:
         request = _body(app, AliasRequest)
-        acting = _as_caller(app, registry)
+        acting = _as_caller(app, control)
         if (request.version is None) == (request.weights is None):
             raise InvalidInput("give either 'version' (promote) or 'weights' (canary)")
         if request.version is not None:
@@ -210,16 +235,14 @@ def _add_alias_routes(app: APIGatewayHttpResolver, registry: Registry) -> None:
 
     @app.delete("/registry/models/<name>/aliases/<alias>")
     def delete_alias(name: str, alias: str) -> Response[str]:
-        change = _as_caller(app, registry).delete_alias(
-            name, alias, expected_revision=_expected_revision(app)
-        )
+        change = _as_caller(app, control).delete_alias(name, alias, expected_revision=_expected_revision(app))
         return _json(change.model_dump(mode="json"))
 
     @app.post("/registry/models/<name>/aliases/<alias>/rollback")
     def rollback(name: str, alias: str) -> Response[str]:
         request = _body(app, RollbackRequest)
         return _json(
-            _as_caller(app, registry)
+            _as_caller(app, control)
             .rollback(name, alias, expected_revision=request.expected_revision)
             .model_dump(mode="json")
         )
