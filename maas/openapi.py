@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from maas import __version__
+from maas.http.registry import AliasRequest, RegisterRequest, RollbackRequest, UploadRequest
 from maas.protocol.models import (
     ErrorResponse,
     InferenceRequest,
@@ -30,7 +31,6 @@ from maas.protocol.triton import (
     RepositoryIndexRequest,
     RepositoryIndexResponse,
 )
-from maas.http.registry import AliasRequest, RegisterRequest, RollbackRequest, UploadRequest
 
 _MODELS: list[type[BaseModel]] = [
     ErrorResponse,

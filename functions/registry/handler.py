@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from maas.control import ControlPlane
 from maas.errors import ConfigError
+from maas.http.registry import build_registry_app
 from maas.metrics.emf import quiet_empty_flushes
 from maas.registry import ArtifactStore, DynamoDBStore, Registry
-from maas.http.registry import build_registry_app
 from maas.settings import PredictSettings
 
 logger = Logger(service="maas-registry")

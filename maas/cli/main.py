@@ -380,4 +380,3 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         raise
     return code
-

@@ -114,7 +114,9 @@ def deploy_endpoint_like_the_stack(server: DevServer, version: int) -> str:
     return "maas-large"
 
 
-def target_states_until(server: DevServer, wanted: set[str], *, revision: int, limit: float = 60) -> list[str]:
+def target_states_until(
+    server: DevServer, wanted: set[str], *, revision: int, limit: float = 60
+) -> list[str]:
     """The states `GET .../aliases/prod/target` shows for `revision`, polled until one in `wanted`."""
     seen: list[str] = []
     deadline = time.monotonic() + limit
