@@ -14,6 +14,7 @@ from maas_stack.bucket import ArtifactBucket
 from maas_stack.bundling import function_code, layer_code
 from maas_stack.lambda_model import LambdaModel, retention
 from maas_stack.monitoring import Monitoring
+from maas_stack.reconciler import EndpointReconciler
 from maas_stack.registry import ModelRegistry
 from maas_stack.registry_function import RegistryService
 from maas_stack.sagemaker_model import SageMakerModel
@@ -62,6 +63,7 @@ class MaasStack(Stack):
         model_functions: dict[str, lambda_.IFunction] = {}
         functions: dict[str, lambda_.Function] = {}
         batch_alarms = []
+        endpoint_roles = []
         for deployment in config.models:
             layer, python = layer_for(deployment.runtime.value, deployment.architecture.value)
             endpoint = None
@@ -74,6 +76,7 @@ class MaasStack(Stack):
                     bucket=artifacts.bucket,
                     log_retention=log_retention,
                 )
+                endpoint_roles.append(endpoint.role)
                 CfnOutput(
                     self,
                     f"Endpoint{''.join(part.title() for part in endpoint.endpoint_name.split('-'))}",
@@ -122,6 +125,21 @@ class MaasStack(Stack):
             reserved_concurrency=config.concurrency.registry,
             max_upload_mb=config.registry.max_upload_mb,
         )
+        if endpoint_roles:
+            reconciler = EndpointReconciler(
+                self,
+                "EndpointReconciler",
+                table=registry.table,
+                bucket=artifacts.bucket,
+                prefix=config.stack_name,
+                endpoint_roles=endpoint_roles,
+                code=function_code("reconciler"),
+                layer=registry_layer,
+                python_runtime=registry_python,
+                architecture=REGISTRY_ARCHITECTURE,
+                log_retention=log_retention,
+            )
+            batch_alarms.append(reconciler.alarm)
         api = InferenceApi(
             self,
             "InferenceApi",
