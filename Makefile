@@ -81,6 +81,7 @@ prometheus:
 lint: setup
 	$(BIN)/ruff check maas functions infra layers tests bench examples
 	$(BIN)/ruff format --check maas functions infra layers tests bench examples
+	$(BIN)/lint-imports --no-cache
 
 typecheck: setup
 	$(BIN)/mypy

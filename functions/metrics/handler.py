@@ -12,7 +12,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from maas.metrics.api import build_metrics_app, collector_from_environment
+from maas.http.metrics import build_metrics_app, collector_from_environment
 
 logger = Logger(service="maas-metrics")
 app = build_metrics_app(collector_from_environment(boto3.client("cloudwatch")))

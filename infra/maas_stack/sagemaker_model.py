@@ -17,7 +17,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from maas.sagemaker.endpoint import ALIAS_TAG, MODEL_TAG, endpoint_name, variant_name
+from maas.runtimes.sagemaker_names import ALIAS_TAG, MODEL_TAG, endpoint_name, variant_name
 from maas.sagemaker.package import package_key
 from maas.sagemaker.triton import triton_image
 from maas_stack.nag import acknowledge, logical_id

@@ -19,7 +19,8 @@ from botocore.exceptions import ClientError
 
 from maas.errors import ConflictError, MaasError
 from maas.registry.models import TargetPhase, TargetState, utc_now
-from maas.sagemaker.endpoint import ALIAS_TAG, MODEL_TAG, EndpointDeployer, EndpointPlan, NoEndpoint
+from maas.runtimes.sagemaker_names import ALIAS_TAG, MODEL_TAG
+from maas.sagemaker.endpoint import EndpointDeployer, EndpointPlan, NoEndpoint
 
 if TYPE_CHECKING:
     from maas.registry.models import Alias

@@ -1,1 +1,2 @@
-"""The HTTP adapters over API Gateway events: the registry API here; the OIP API is maas.rest."""
+"""The HTTP adapters over API Gateway events: the registry API and `/metrics` here; the OIP API
+is maas.rest."""

@@ -118,7 +118,7 @@ class RegistrySource(ModelSource):
         # The signature comes from the registry, so metadata answers without calling the endpoint.
         from maas.registry.service import runtime_signature
         from maas.runtimes.sagemaker import SageMakerRuntime, runtime_client
-        from maas.sagemaker.endpoint import endpoint_name, variant_name
+        from maas.runtimes.sagemaker_names import endpoint_name, variant_name
 
         if self._sagemaker_client is None:
             self._sagemaker_client = runtime_client()

@@ -28,7 +28,7 @@ from maas.errors import (
 from maas.protocol import json_tensors, tensor_from_json
 from maas.runtimes.base import Runtime, Signature
 from maas.runtimes.budget import NO_LIMITS, Limits
-from maas.sagemaker.endpoint import version_of_variant
+from maas.runtimes.sagemaker_names import version_of_variant
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

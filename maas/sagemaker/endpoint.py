@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,14 @@ from botocore.exceptions import ClientError
 
 from maas.errors import MaasError, ModelNotFound
 from maas.registry.models import Target
+from maas.runtimes.sagemaker_names import (
+    ALIAS_TAG,
+    MAX_NAME,
+    MODEL_TAG,
+    endpoint_name,
+    variant_name,
+    version_of_variant,
+)
 from maas.sagemaker.package import require_package
 
 if TYPE_CHECKING:
@@ -29,10 +36,6 @@ if TYPE_CHECKING:
     from maas.registry.models import Alias
     from maas.registry.service import Registry
 
-# The alias an endpoint follows is a tag on it, set by the stack.
-ALIAS_TAG = "maas:alias"
-MODEL_TAG = "maas:model"
-# Settings of the first variant that every variant of a new config inherits.
 _VARIANT_SETTINGS = (
     "InstanceType",
     "InitialInstanceCount",
@@ -41,25 +44,11 @@ _VARIANT_SETTINGS = (
     "ModelDataDownloadTimeoutInSeconds",
     "ContainerStartupHealthCheckTimeoutInSeconds",
 )
-_MAX_NAME = 63
-
-
-def endpoint_name(prefix: str, model: str) -> str:
-    """The endpoint of `model`: SageMaker names allow letters, digits and '-' only, 63 at most."""
-    return re.sub(r"[^A-Za-z0-9]+", "-", f"{prefix}-{model}").strip("-")[:_MAX_NAME].rstrip("-")
-
-
-def variant_name(version: int) -> str:
-    return f"v{version}"
-
-
-def version_of_variant(variant: str) -> int | None:
-    return int(variant[1:]) if re.fullmatch(r"v\d+", variant) else None
 
 
 def model_name(endpoint: str, version: int) -> str:
     suffix = f"-v{version}"
-    return endpoint[: _MAX_NAME - len(suffix)] + suffix
+    return endpoint[: MAX_NAME - len(suffix)] + suffix
 
 
 @dataclass(frozen=True)
@@ -327,7 +316,7 @@ class EndpointDeployer:
         and whether it was created now; one that exists already is re-used."""
         settings = {key: current[key] for key in ("DataCaptureConfig", "KmsKeyId") if current.get(key)}
         digest = hashlib.sha256(json.dumps([variants, settings], sort_keys=True).encode()).hexdigest()[:12]
-        config = f"{endpoint[: _MAX_NAME - 13]}-{digest}"
+        config = f"{endpoint[: MAX_NAME - 13]}-{digest}"
         try:
             self.sagemaker.describe_endpoint_config(EndpointConfigName=config)
             self.say(f"re-using endpoint config {config}")
@@ -406,3 +395,17 @@ class EndpointDeployer:
 
 def _describe(weights: dict[int, int]) -> str:
     return ", ".join(f"v{version} {weight}%" for version, weight in sorted(weights.items()))
+
+
+__all__ = [
+    "ALIAS_TAG",
+    "MODEL_TAG",
+    "EndpointDeployer",
+    "EndpointPlan",
+    "EndpointStatus",
+    "NoEndpoint",
+    "endpoint_name",
+    "model_name",
+    "variant_name",
+    "version_of_variant",
+]

@@ -1,0 +1,1 @@
+"""Large models on SageMaker endpoints: Triton packages, and the deployer that moves endpoints."""
