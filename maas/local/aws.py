@@ -53,6 +53,7 @@ class EmbeddedAws:
         self.port = port
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._mappings: Any = None
 
     @property
     def endpoint(self) -> str:
@@ -79,9 +80,15 @@ class EmbeddedAws:
             target=self._server.serve_forever, name="maas-embedded-aws", daemon=True
         )
         self._thread.start()
+        from maas.local.stream_trigger import StreamMappings
+
+        self._mappings = StreamMappings(self.endpoint)
+        self._mappings.start()
         return self.endpoint
 
     def stop(self) -> None:
+        if self._mappings is not None:
+            self._mappings.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

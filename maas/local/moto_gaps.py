@@ -30,6 +30,7 @@ def install(endpoint: str | None = None) -> None:
     _lambda_layer_version_reference()
     _lambda_runs_in_local_python()
     _s3_notifications_name_the_upload()
+    _dynamodb_streams_reach_lambda_through_a_poller()
 
 
 def _install(owner: Any, name: str, replacement: Any) -> bool:
@@ -65,6 +66,26 @@ def _s3_notifications_name_the_upload() -> None:
         return event
 
     _install(notifications, "_get_s3_event", s3_event)
+
+
+def _dynamodb_streams_reach_lambda_through_a_poller() -> None:
+    """Gap: moto invokes a stream's Lambda mappings inside the write that made the record, so a
+    function that reads the table back (the reconciler) waits on the write that waits on it.
+    Here the record is only added to the stream; maas.local.stream_trigger.StreamMappings
+    polls it and invokes the function afterwards, as AWS's stream pollers do."""
+    from moto.dynamodb.models.table import StreamShard
+
+    add = StreamShard.add
+
+    def add_without_invoking(self: Any, old: Any, new: Any) -> None:
+        mappings = self.table.lambda_event_source_mappings
+        self.table.lambda_event_source_mappings = {}
+        try:
+            add(self, old, new)
+        finally:
+            self.table.lambda_event_source_mappings = mappings
+
+    _install(StreamShard, "add", add_without_invoking)
 
 
 def _sagemaker_update_endpoint() -> None:

@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,9 +27,10 @@ class DynamoDBStreamTrigger:
         self,
         dynamodb: Any,
         streams: Any,
-        table: str,
+        table: str | None,
         invoke: Callable[[dict[str, Any]], Any],
         *,
+        stream_arn: str | None = None,
         accept: Callable[[dict[str, Any]], bool] = lambda record: True,
         batch_size: int = 100,
         max_retries: int = 3,
@@ -46,7 +48,7 @@ class DynamoDBStreamTrigger:
         self.poll_seconds = poll_seconds
         self.sweep_seconds = sweep_seconds
         self.on_failure = on_failure or (lambda records: None)
-        self.stream_arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        self.stream_arn = stream_arn or dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
         self._iterators: dict[str, str | None] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="maas-stream-trigger", daemon=True)
@@ -145,3 +147,81 @@ def dead_letter_queue(sqs: Any, queue_url: str) -> Callable[[list[dict[str, Any]
         )
 
     return send
+
+
+class StreamMappings:
+    """Lambda's event source mappings on DynamoDB streams, in the embedded AWS: every mapping
+    a deployment creates (`cdk deploy`) gets a DynamoDBStreamTrigger that invokes its function
+    through the embedded Lambda, as AWS's pollers do; moto's own delivery, inside the write
+    that made the record, is turned off (maas.local.moto_gaps)."""
+
+    def __init__(self, endpoint: str, *, poll_seconds: float = 1.0) -> None:
+        self.endpoint = endpoint
+        self.poll_seconds = poll_seconds
+        self._triggers: dict[str, DynamoDBStreamTrigger] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="maas-stream-mappings", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        for trigger in self._triggers.values():
+            trigger.stop()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self._start_new_mappings()
+            except Exception:
+                logger.exception("listing the event source mappings failed")
+
+    def _start_new_mappings(self) -> None:
+        for region in _regions_with_functions():
+            lambda_client = _regional(self, "lambda", region)
+            for mapping in lambda_client.list_event_source_mappings().get("EventSourceMappings", []):
+                source = mapping.get("EventSourceArn", "")
+                if ":dynamodb:" not in source or mapping["UUID"] in self._triggers:
+                    continue
+                function = mapping["FunctionArn"]
+                trigger = DynamoDBStreamTrigger(
+                    None,
+                    _regional(self, "dynamodbstreams", region),
+                    None,
+                    partial(_invoke, lambda_client, function),
+                    stream_arn=source,
+                    batch_size=int(mapping.get("BatchSize") or 100),
+                    max_retries=int(mapping.get("MaximumRetryAttempts") or 3),
+                )
+                self._triggers[mapping["UUID"]] = trigger
+                trigger.start()
+                logger.info("stream %s -> function %s", source, function)
+
+
+def _regions_with_functions() -> list[str]:
+    from moto.awslambda.models import lambda_backends
+
+    regions = {region for account in lambda_backends.values() for region in account}
+    return sorted(regions) or ["us-east-1"]
+
+
+def _regional(mappings: StreamMappings, service: str, region: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=mappings.endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _invoke(client: Any, function: str, event: dict[str, Any]) -> Any:
+    answer = client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
+    payload = json.loads(answer["Payload"].read() or b"null")
+    if answer.get("FunctionError"):
+        raise RuntimeError(f"function {function} failed: {payload}")
+    return payload

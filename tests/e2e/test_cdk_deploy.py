@@ -108,6 +108,42 @@ def release_through_the_deployed_api(api: str, model: Path) -> None:
     assert (answer["model_name"], answer["model_version"]) == ("digits", "1")
 
 
+def promote_a_sagemaker_model_through_the_deployed_api(api: str, aws_endpoint: str, model: Path) -> None:
+    """Two versions of the SageMaker model registered and packed through the deployed API;
+    promoting the second moves the endpoint, through the deployed reconciler on the table's
+    stream, and the alias's target state says so."""
+    for number in (1, 2):
+        status, upload = call(
+            api, "POST", "/registry/models/digits-large/uploads", b'{"filename": "model.onnx"}'
+        )
+        assert status == 201, upload
+        put = urllib.request.Request(
+            upload["upload_url"],
+            data=model.read_bytes(),
+            headers={"content-type": "application/octet-stream"},
+            method="PUT",
+        )
+        with urllib.request.urlopen(put, timeout=60) as response:
+            assert response.status == 200
+        body = json.dumps({"upload_key": upload["upload_key"], "target": "sagemaker"}).encode()
+        status, version = call(api, "POST", "/registry/models/digits-large/versions", body)
+        assert (status, version["version"]) == (201, number), version
+    status, alias = call(api, "PUT", "/registry/models/digits-large/aliases/prod", b'{"version": 2}')
+    assert status == 200, alias
+    deadline = time.monotonic() + 60
+    while True:
+        status, answer = call(api, "GET", "/registry/models/digits-large/aliases/prod/target")
+        assert status == 200, answer
+        if answer["target"]["state"] in ("in_service", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert (answer["target"]["state"], answer["target"]["revision"]) == ("in_service", alias["revision"]), (
+        answer
+    )
+    endpoint = aws_client("sagemaker", aws_endpoint).describe_endpoint(EndpointName="maas-e2e-digits-large")
+    assert [v["VariantName"] for v in endpoint["ProductionVariants"]] == ["v2"]
+
+
 @pytest.fixture(params=["embedded", "localstack"])
 def target(request: pytest.FixtureRequest, aws_endpoint: str) -> str:
     """The embedded AWS always; a LocalStack too when MAAS_E2E_ENDPOINT points at one (started
@@ -176,6 +212,7 @@ def test_bootstrap_deploy_update_and_destroy_the_example_stack(
     assert (manifest["rows_in"], manifest["rows_out"], manifest["rows_failed"]) == (3, 2, 1)
     endpoint = aws_client("sagemaker", aws_endpoint).describe_endpoint(EndpointName="maas-e2e-digits-large")
     assert [v["VariantName"] for v in endpoint["ProductionVariants"]] == ["v1"]
+    promote_a_sagemaker_model_through_the_deployed_api(api, aws_endpoint, digits_model)
 
     # An update: more memory for digits.
     config.write_text(config.read_text().replace("memory_mb: 1024         # 128 - 10240", "memory_mb: 2048"))
