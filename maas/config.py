@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from maas.errors import ConfigError, MaasError
-from maas.sources import check_name
+from maas.names import check_name
 
 DEFAULT_CONFIG = "maas.yaml"
 

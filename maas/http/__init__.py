@@ -1,1 +1,3 @@
-"""The HTTP adapters over API Gateway events: the registry API here; the OIP API is maas.rest."""
+"""HTTP adapters over API Gateway HTTP API (payload format 2.0) events: the registry API
+(`maas.http.registry`, on Powertools' resolver), and the predict function's OIP routes without
+a web framework (`maas.http.oip`, with its router and proxy responses)."""
