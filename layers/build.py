@@ -201,7 +201,9 @@ def drop_unused(target: Path, patterns: tuple[str, ...]) -> None:
                 path.unlink()
 
 
-def unpack_as_lambda(layer_root: Path, function_dirs: list[tuple[Path, str]], into: Path) -> tuple[Path, Path]:
+def unpack_as_lambda(
+    layer_root: Path, function_dirs: list[tuple[Path, str]], into: Path
+) -> tuple[Path, Path]:
     """The layer and the function asset as Lambda lays them out, each zipped and unzipped as
     the upload does: the layer's `python/` under `<into>/opt`, the asset (each `(directory,
     name)`: `functions/predict` as `.`, `maas` as `maas`) under `<into>/var/task`, without

@@ -146,9 +146,7 @@ class DataPlane:
         """
         return self.infer_resolved(self.source.resolve(name, version), request, binary)
 
-    def infer_resolved(
-        self, ref: ModelRef, request: Request, binary: bytes = b""
-    ) -> InferenceResult:
+    def infer_resolved(self, ref: ModelRef, request: Request, binary: bytes = b"") -> InferenceResult:
         """`infer` on a version already resolved (a canary arm already drawn); counted in
         `statistics` under the version that answered, a failure under `ref`'s version."""
         watch = Stopwatch()
@@ -160,9 +158,7 @@ class DataPlane:
         self.statistics.succeeded(ref.name, result.response.model_version or ref.version, watch)
         return result
 
-    def _infer(
-        self, ref: ModelRef, request: Request, binary: bytes, watch: Stopwatch
-    ) -> InferenceResult:
+    def _infer(self, ref: ModelRef, request: Request, binary: bytes, watch: Stopwatch) -> InferenceResult:
         with self.serving(ref) as runtime:
             watch.lap("queue")  # waiting for the model, and loading it if it was not loaded
             arrays = _checked_inputs(request, binary, runtime.signature)
@@ -349,9 +345,7 @@ def _checked_inputs(request: Request, binary: bytes, signature: Signature) -> di
     return arrays
 
 
-def _least_response_bytes(
-    request: Request, outputs: dict[str, np.ndarray], wanted: list[str]
-) -> int:
+def _least_response_bytes(request: Request, outputs: dict[str, np.ndarray], wanted: list[str]) -> int:
     """The fewest bytes the outputs can take in a response (each element's raw bytes as binary
     data, "0," in JSON), known before encoding them: JSON makes a Python object of each element."""
     return sum(

@@ -42,23 +42,33 @@ def setting(default: Any = None, *, doc: str, ge: float | None = None, gt: float
 class PredictSettings:
     """What a function serves, from `MAAS_*` environment variables (e.g. MAAS_MODEL_DIR)."""
 
-    model_dir: Path | None = setting(doc="Serve models laid out as <dir>/<name>/<version>/model.<onnx|tflite>.")
-    registry_table: str | None = setting(doc="Serve models from this registry table (with MAAS_ARTIFACT_BUCKET).")
+    model_dir: Path | None = setting(  # noqa: RUF009 (setting returns a dataclasses.field)
+        doc="Serve models laid out as <dir>/<name>/<version>/model.<onnx|tflite>."
+    )
+    registry_table: str | None = setting(
+        doc="Serve models from this registry table (with MAAS_ARTIFACT_BUCKET)."
+    )
     artifact_bucket: str | None = setting(doc="The S3 bucket holding registered artifacts.")
     default_alias: str = setting("prod", doc="The alias that serves a request without a version.")
-    alias_ttl_seconds: float = setting(30.0, ge=0, doc="How long an alias is trusted before it is read again.")
-    artifact_cache_dir: Path = setting(
+    alias_ttl_seconds: float = setting(
+        30.0, ge=0, doc="How long an alias is trusted before it is read again."
+    )
+    artifact_cache_dir: Path = setting(  # noqa: RUF009
         Path("/tmp/maas-artifacts"), doc="Where downloaded artifacts are kept (Lambda: /tmp)."
     )
-    idempotency_table: str | None = setting(doc="DynamoDB table that makes each uploaded object processed once.")
+    idempotency_table: str | None = setting(
+        doc="DynamoDB table that makes each uploaded object processed once."
+    )
     batch_chunk_rows: int = setting(1024, ge=1, doc="Rows predicted per call in batch inference.")
     server_name: str = setting("maas", doc="The name server metadata reports.")
-    preload: list[str] = setting([], doc="Models to load and warm at cold start (a JSON list).")
+    preload: list[str] = setting([], doc="Models to load and warm at cold start (a JSON list).")  # noqa: RUF009
     sagemaker_endpoint_prefix: str = setting(
         "maas", doc="SageMaker-target models are served by endpoint <prefix>-<model>."
     )
     load_retry_seconds: float = setting(5.0, ge=0, doc="How long a failed model load is remembered.")
-    function_memory_mb: int | None = setting(gt=0, doc=f"The function's memory ({LAMBDA_MEMORY}, set by Lambda).")
+    function_memory_mb: int | None = setting(
+        gt=0, doc=f"The function's memory ({LAMBDA_MEMORY}, set by Lambda)."
+    )
     request_memory_mb: int | None = setting(
         gt=0,
         doc="What one prediction may allocate (activations and outputs); "

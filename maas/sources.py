@@ -18,6 +18,7 @@ from maas.runtimes import SUFFIXES, framework_of, load_runtime
 if TYPE_CHECKING:
     from maas.runtimes import Runtime
 
+
 class ModelSource(ABC):
     """Resolves a model name (and optional version) to a loadable version."""
 

@@ -72,7 +72,9 @@ def handler_function(
     versions, where its Python can (3.12+). `json_logs`: Lambda's native JSON log format, which
     structures `logging` records itself, so a function needs no logging framework at import."""
     snap_start = (
-        lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart and supports_snapstart(python_runtime) else None
+        lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS
+        if snapstart and supports_snapstart(python_runtime)
+        else None
     )
     function = lambda_.Function(
         scope,

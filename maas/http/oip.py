@@ -69,7 +69,9 @@ class OipApp:
             # The trace goes to the log, never to the client.
             where = f"{request.method} {request.path}" if request is not None else "an unreadable event"
             logger.exception("unexpected error serving %s", where)
-            response = error_response(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error ({type(error).__name__})")
+            response = error_response(
+                HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error ({type(error).__name__})"
+            )
         status = response["statusCode"]
         if self.metrics is not None:
             self.metrics.finished(figures, args.get("name"), status, started)
@@ -95,7 +97,9 @@ class OipApp:
         get("/v2/models/<name>", lambda a: plane.model_metadata(a["name"]))
         get("/v2/models/<name>/versions/<version>", lambda a: plane.model_metadata(a["name"], a["version"]))
         get("/v2/models/<name>/ready", lambda a: plane.model_ready(a["name"]))
-        get("/v2/models/<name>/versions/<version>/ready", lambda a: plane.model_ready(a["name"], a["version"]))
+        get(
+            "/v2/models/<name>/versions/<version>/ready", lambda a: plane.model_ready(a["name"], a["version"])
+        )
         get("/v2/models/<name>/stats", lambda a: plane.model_statistics(a["name"]))
         get(
             "/v2/models/<name>/versions/<version>/stats",

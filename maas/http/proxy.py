@@ -34,7 +34,9 @@ class HttpRequest:
             path = path[len("/" + stage) :]
         headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
         body = raw_body(event.get("body"), bool(event.get("isBase64Encoded")))
-        return cls(method=(context.get("http") or {}).get("method", ""), path=path, headers=headers, body=body)
+        return cls(
+            method=(context.get("http") or {}).get("method", ""), path=path, headers=headers, body=body
+        )
 
 
 def raw_body(body: str | None, is_base64: bool) -> bytes:
@@ -65,7 +67,7 @@ def proxy_response(
     binary = isinstance(body, bytes)
     return {
         "statusCode": status,
-        "body": base64.b64encode(body).decode() if binary else body,
+        "body": base64.b64encode(body).decode() if isinstance(body, bytes) else body,
         "isBase64Encoded": binary,
         "headers": {**(headers or {}), "Content-Type": content_type},
         "cookies": [],
@@ -77,4 +79,12 @@ def error_response(status: int, message: str) -> dict[str, Any]:
     return proxy_response(status, json.dumps({"error": message}))
 
 
-__all__ = ["JSON", "OCTET_STREAM", "HttpRequest", "error_response", "json_bytes", "proxy_response", "raw_body"]
+__all__ = [
+    "JSON",
+    "OCTET_STREAM",
+    "HttpRequest",
+    "error_response",
+    "json_bytes",
+    "proxy_response",
+    "raw_body",
+]

@@ -96,7 +96,9 @@ class RequestMetrics:
                 self.namespace,
             )
 
-    def served(self, figures: list[tuple[str, str, float]], model: str, version: str, inference_ms: float) -> None:
+    def served(
+        self, figures: list[tuple[str, str, float]], model: str, version: str, inference_ms: float
+    ) -> None:
         """The runtime's time and the answer: into the request's `figures`, and per version (the
         canary arm that answered) in a record of its own, whose service is the request's."""
         answer = [("InferenceLatency", MILLISECONDS, inference_ms), ("Served", COUNT, 1.0)]

@@ -55,7 +55,12 @@ _LAZY = {
         "maas.protocol.models",
     ),
     **dict.fromkeys(
-        ("ModelConfigResponse", "ModelStatisticsResponse", "RepositoryIndexRequest", "RepositoryIndexResponse"),
+        (
+            "ModelConfigResponse",
+            "ModelStatisticsResponse",
+            "RepositoryIndexRequest",
+            "RepositoryIndexResponse",
+        ),
         "maas.protocol.triton",
     ),
 }

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from maas.cache import DiskCache
 from maas.errors import ModelNotFound
+from maas.names import ModelRef, check_name, is_version_number
 from maas.registry.models import Target, VersionStatus
 from maas.registry.service import MAX_PAGE
 from maas.runtimes import load_runtime
-from maas.names import ModelRef, check_name, is_version_number
 from maas.sources import ModelSource
 
 if TYPE_CHECKING:

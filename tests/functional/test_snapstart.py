@@ -105,7 +105,11 @@ def canary(dynamo_registry: Registry, artifacts: dict[str, Path]) -> Registry:
 
 
 def test_the_handler_registers_one_hook_each_and_before_the_snapshot_the_model_loads(
-    dynamo_registry: Registry, artifacts: dict[str, Path], aws_endpoint: str, tmp_path: Path, hooks: RuntimeHooks
+    dynamo_registry: Registry,
+    artifacts: dict[str, Path],
+    aws_endpoint: str,
+    tmp_path: Path,
+    hooks: RuntimeHooks,
 ) -> None:
     dynamo_registry.register("sum", artifacts["sum"])  # no prod yet: init cannot preload it
     function = predict_function(dynamo_registry, aws_endpoint, tmp_path)
@@ -140,7 +144,11 @@ def test_without_the_restore_hooks_the_copies_would_repeat_each_others_draws(
 
 
 def test_after_a_restore_the_alias_is_read_again_with_new_aws_clients(
-    dynamo_registry: Registry, artifacts: dict[str, Path], aws_endpoint: str, tmp_path: Path, hooks: RuntimeHooks
+    dynamo_registry: Registry,
+    artifacts: dict[str, Path],
+    aws_endpoint: str,
+    tmp_path: Path,
+    hooks: RuntimeHooks,
 ) -> None:
     dynamo_registry.register("sum", artifacts["sum"])
     dynamo_registry.register("sum", artifacts["sum"])

@@ -46,7 +46,10 @@ def golden_event(case: dict[str, Any]) -> dict[str, Any]:
     request = case["request"]
     body = json.dumps(request["body"]).encode() if "body" in request else b""
     return http_api_event(
-        method=request["method"], target=request["path"], headers={"content-type": "application/json"}, body=body
+        method=request["method"],
+        target=request["path"],
+        headers={"content-type": "application/json"},
+        body=body,
     )
 
 
@@ -70,7 +73,11 @@ def served(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         text=True,
         check=False,
         cwd=root,
-        env={"MAAS_MODEL_DIR": str(model_dir), "MAAS_PRELOAD": '["digits"]', "POWERTOOLS_METRICS_DISABLED": "true"},
+        env={
+            "MAAS_MODEL_DIR": str(model_dir),
+            "MAAS_PRELOAD": '["digits"]',
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        },
     )
     assert done.returncode == 0, done.stderr[-4000:]
     result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
