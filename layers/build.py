@@ -211,6 +211,7 @@ def unpack_as_lambda(
     import zipfile
 
     task, opt = into / "var" / "task", into / "opt"
+    into.mkdir(parents=True, exist_ok=True)
     for name, sources, target in (
         ("layer.zip", [(layer_root, ".")], opt),
         ("function.zip", function_dirs, task),

@@ -73,7 +73,7 @@ def handler_function(
     structures `logging` records itself, so a function needs no logging framework at import."""
     snap_start = (
         lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS
-        if snapstart and supports_snapstart(python_runtime)
+        if snapstart and python_runtime.supports_snap_start
         else None
     )
     function = lambda_.Function(
@@ -104,13 +104,6 @@ def handler_function(
         "(onnxruntime and ai-edge-litert for Amazon Linux 2023), which SnapStart serves.",
     )
     return function
-
-
-def supports_snapstart(python_runtime: lambda_.Runtime) -> bool:
-    """Whether Lambda offers SnapStart for `python_runtime` (Python 3.12 and later)."""
-    version = python_runtime.name.removeprefix("python")
-    major, _, minor = version.partition(".")
-    return major.isdigit() and minor.isdigit() and (int(major), int(minor)) >= (3, 12)
 
 
 class LambdaModel(Construct):
