@@ -36,10 +36,15 @@ def metrics_disabled() -> bool:
 
 
 def write_record(
-    dimensions: dict[str, str], figures: list[tuple[str, str, float]], namespace: str = NAMESPACE
+    dimensions: dict[str, str],
+    figures: list[tuple[str, str, float]],
+    namespace: str = NAMESPACE,
+    *,
+    enabled: bool | None = None,
 ) -> None:
-    """Print one EMF record: `figures` (name, unit, value) filed under the one dimension set."""
-    if not figures or metrics_disabled():
+    """Print one EMF record: `figures` (name, unit, value) filed under the one dimension set;
+    `enabled` None reads POWERTOOLS_METRICS_DISABLED now."""
+    if not figures or not (not metrics_disabled() if enabled is None else enabled):
         return
     record: dict[str, Any] = {
         "_aws": {
@@ -85,6 +90,8 @@ class RequestMetrics:
         self.service = service
         self.label = model_label(known)
         self._cold = True
+        # Read once, as Powertools did when its Metrics was made: not per record.
+        self.enabled = not metrics_disabled()
 
     def cold_start(self, function_name: str) -> None:
         """ColdStart per function on the first request of this process, as Powertools counts it."""
@@ -94,6 +101,7 @@ class RequestMetrics:
                 {"function_name": function_name, "service": self.service},
                 [("ColdStart", COUNT, 1)],
                 self.namespace,
+                enabled=self.enabled,
             )
 
     def served(
@@ -103,7 +111,8 @@ class RequestMetrics:
         canary arm that answered) in a record of its own, whose service is the request's."""
         answer = [("InferenceLatency", MILLISECONDS, inference_ms), ("Served", COUNT, 1.0)]
         figures.extend(answer)
-        write_record({"model": model, "version": version, "service": self.service}, answer, self.namespace)
+        dimensions = {"model": model, "version": version, "service": self.service}
+        write_record(dimensions, answer, self.namespace, enabled=self.enabled)
 
     def finished(
         self, figures: list[tuple[str, str, float]], name: str | None, status: int, started: float
@@ -115,7 +124,8 @@ class RequestMetrics:
         elif status >= 500:
             figures.append(("Errors5xx", COUNT, 1.0))
         figures.append(("EndToEndLatency", MILLISECONDS, (time.perf_counter() - started) * 1000))
-        write_record({"model": self.label(name, status), "service": self.service}, figures, self.namespace)
+        dimensions = {"model": self.label(name, status), "service": self.service}
+        write_record(dimensions, figures, self.namespace, enabled=self.enabled)
 
 
 def model_label(known: Callable[[str], bool] | None) -> Callable[[str | None, int], str]:
