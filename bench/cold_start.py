@@ -120,7 +120,10 @@ def main() -> None:
             handler_times.append(timed(handler_command, env))
         base, served = statistics.median(baseline_times), statistics.median(handler_times)
         version = subprocess.run(
-            [python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True, text=True
+            [python, "-c", "import sys; print(sys.version.split()[0])"],
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
         print(f"[{config}] python {version}, repeat {args.repeat}")
         print(f"[{config}] baseline (import numpy+onnxruntime, load, run once): {base * 1000:8.1f} ms")

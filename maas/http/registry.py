@@ -15,9 +15,9 @@ from pydantic import BaseModel, BeforeValidator, Field, FiniteFloat, StrictInt, 
 from maas.errors import InvalidInput
 from maas.identity import caller_of
 from maas.metrics.emf import install_request_metrics
+from maas.names import check_name, is_version_number
 from maas.registry.models import Target
 from maas.rest import JSON, install_error_handlers, json_bytes, raw_body, refuse_control_characters
-from maas.names import check_name, is_version_number
 from maas.sagemaker.triton import TritonOptions
 
 if TYPE_CHECKING:
