@@ -1,7 +1,7 @@
 """Warm latency of the predict handler against a bare baseline, in one process.
 
-The handler path: API Gateway event -> Powertools resolver -> OIP decode and checks ->
-ONNX Runtime -> OIP encode -> Lambda proxy response, with logger and EMF metrics on.
+The handler path: API Gateway event -> maas.http.oip (route, msgspec decode) -> OIP checks ->
+ONNX Runtime -> OIP encode -> Lambda proxy response, with EMF metrics on (written, discarded).
 The baseline: json.loads -> np.asarray -> session.run -> json.dumps, nothing else.
 Both run the same digits model file with their own sessions. Prints per-call medians
 and the ratio handler/baseline for one row and for a 1,000-row batch.

@@ -39,18 +39,70 @@ class LayerSpec:
     arch: str
     python: str
     requirements: str
+    # Paths under python/ that serving never imports: the runtimes' converters, tools and
+    # accelerators for hardware Lambda does not have, numpy's f2py and self-test SIMD module.
+    drop: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         return f"{self.runtime}-{self.arch}"
 
 
+NUMPY_UNUSED = (
+    "numpy/f2py",
+    "numpy/_core/_simd.*.so",
+    "numpy/_core/include",  # C headers and static libraries: for building extensions only
+    "numpy/_core/lib",
+    "numpy/random/lib",
+    "numpy/random/_examples",
+    "bin/f2py",
+    "bin/numpy-config",
+    # The exporter's Prometheus client: the metrics function has it, on the registry layer.
+    "prometheus_client",
+    "prometheus_client-*.dist-info",
+)
+# onnxruntime's transformer optimizers, quantization and tools (maas optimize runs them off
+# Lambda), and protobuf, which only they import.
+ONNX_UNUSED = (
+    "onnxruntime/transformers",
+    "onnxruntime/quantization",
+    "onnxruntime/tools",
+    "onnxruntime/backend",
+    "bin/onnxruntime_test",
+    "google",
+    "protobuf-*.dist-info",
+    "flatbuffers",
+    "flatbuffers-*.dist-info",
+    "packaging",  # only onnxruntime.backend imports it
+    "packaging-*.dist-info",
+)
+# LiteRT's GPU (WebGPU) accelerator, NPU compiler plugins, converter, calibration, its
+# apply_plugin tool and the CompiledModel runtime, and what only they import (tqdm,
+# ml_dtypes): serving runs the CPU Interpreter only.
+LITERT_UNUSED = (
+    "ai_edge_litert/libLiteRtWebGpuAccelerator.so",
+    "ai_edge_litert/vendors",
+    "ai_edge_litert/tools",
+    "ai_edge_litert/aot",
+    "ai_edge_litert/_pywrap_litert_converter.so",
+    "ai_edge_litert/_pywrap_tensorflow_lite_calibration_wrapper.so",
+    "ai_edge_litert/_pywrap_tfl_calibration.so",
+    "ai_edge_litert/_pywrap_modify_model_interface.so",
+    "ai_edge_litert/_pywrap_analyzer_wrapper.so",
+    "ai_edge_litert/pywrap_genai_ops.so",
+    "ai_edge_litert/libLiteRt.so",  # the CompiledModel API's runtime; the Interpreter links without it
+    "tqdm",
+    "tqdm-*.dist-info",
+    "ml_dtypes",
+    "ml_dtypes-*.dist-info",
+)
+
 LAYERS = {
-    ("onnx", "arm64"): LayerSpec("onnx", "arm64", "3.12", "onnx.txt"),
-    ("onnx", "x86_64"): LayerSpec("onnx", "x86_64", "3.12", "onnx.txt"),
-    # tflite-runtime has no aarch64 wheel that Amazon Linux 2 can load: arm64 uses ai-edge-litert.
-    ("tflite", "x86_64"): LayerSpec("tflite", "x86_64", "3.11", "tflite.txt"),
-    ("tflite", "arm64"): LayerSpec("tflite", "arm64", "3.12", "litert.txt"),
+    ("onnx", "arm64"): LayerSpec("onnx", "arm64", "3.12", "onnx.txt", NUMPY_UNUSED + ONNX_UNUSED),
+    ("onnx", "x86_64"): LayerSpec("onnx", "x86_64", "3.12", "onnx.txt", NUMPY_UNUSED + ONNX_UNUSED),
+    # ai-edge-litert on both: Python 3.12 (SnapStart) and numpy 2; tflite-runtime stops at 3.11.
+    ("tflite", "x86_64"): LayerSpec("tflite", "x86_64", "3.12", "litert.txt", NUMPY_UNUSED + LITERT_UNUSED),
+    ("tflite", "arm64"): LayerSpec("tflite", "arm64", "3.12", "litert.txt", NUMPY_UNUSED + LITERT_UNUSED),
     ("registry", "arm64"): LayerSpec("registry", "arm64", "3.12", "registry.txt"),
     ("registry", "x86_64"): LayerSpec("registry", "x86_64", "3.12", "registry.txt"),
 }
@@ -83,7 +135,9 @@ def requirement_text(name: str) -> str:
 
 
 def stamp(spec: LayerSpec) -> str:
-    key = "\n".join([BUILD_VERSION, spec.python, *platform_tags(spec), requirement_text(spec.requirements)])
+    key = "\n".join(
+        [BUILD_VERSION, spec.python, *platform_tags(spec), requirement_text(spec.requirements), *spec.drop]
+    )
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -115,6 +169,7 @@ def build_layer(spec: LayerSpec, out_dir: Path, force: bool = False) -> Path:
     if done.returncode != 0:
         raise SystemExit(f"pip could not build layer {spec.name}:\n{done.stderr[-4000:]}")
     trim(target)
+    drop_unused(target, spec.drop)
     stamp_file.write_text(stamp(spec))
     return root
 
@@ -134,6 +189,45 @@ def trim(target: Path) -> None:
         base = entry.name.split("-")[0].lower()
         if base in PROVIDED and entry.is_dir():
             shutil.rmtree(entry)
+
+
+def drop_unused(target: Path, patterns: tuple[str, ...]) -> None:
+    """Delete what `patterns` (globs under `target`) name: parts of packages serving never imports."""
+    for pattern in patterns:
+        for path in target.glob(pattern):
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+
+def unpack_as_lambda(
+    layer_root: Path, function_dirs: list[tuple[Path, str]], into: Path
+) -> tuple[Path, Path]:
+    """The layer and the function asset as Lambda lays them out, each zipped and unzipped as
+    the upload does: the layer's `python/` under `<into>/opt`, the asset (each `(directory,
+    name)`: `functions/predict` as `.`, `maas` as `maas`) under `<into>/var/task`, without
+    caches. Returns (task root, the layer's `python/`), the two paths Lambda puts on sys.path."""
+    import zipfile
+
+    task, opt = into / "var" / "task", into / "opt"
+    into.mkdir(parents=True, exist_ok=True)
+    for name, sources, target in (
+        ("layer.zip", [(layer_root, ".")], opt),
+        ("function.zip", function_dirs, task),
+    ):
+        archive = into / name
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as packed:
+            for source, prefix in sources:
+                for path in sorted(source.rglob("*")):
+                    if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                        if path.name == ".stamp":
+                            continue
+                        packed.write(path, str(Path(prefix) / path.relative_to(source)))
+        with zipfile.ZipFile(archive) as packed:
+            packed.extractall(target)
+        archive.unlink()
+    return task, opt / "python"
 
 
 def directory_size(path: Path) -> int:

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from maas.errors import ConfigError, MaasError
-from maas.sources import check_name
+from maas.names import check_name
 
 DEFAULT_CONFIG = "maas.yaml"
 
@@ -186,6 +186,9 @@ class ModelDeployment(_Strict):
     timeout_seconds: int = Field(default=30, ge=1, le=900)
     reserved_concurrency: int | None = Field(default=None, ge=0, description="default: concurrency.predict")
     provisioned_concurrency: int = Field(default=0, ge=0)
+    # SnapStart on published versions (Lambda's Python 3.12+ runtimes): restores from a snapshot
+    # taken after init, model loaded and warmed. Lambda refuses it with provisioned concurrency.
+    snapstart: bool = True
     batch: bool = False
     # Batch files run in a function of their own, off the API's 30 s path.
     batch_timeout_seconds: int = Field(default=900, ge=1, le=900)
@@ -216,6 +219,16 @@ class ModelDeployment(_Strict):
     def _provisioned_within_reserved(self) -> ModelDeployment:
         if self.reserved_concurrency is not None and self.provisioned_concurrency > self.reserved_concurrency:
             raise ValueError("provisioned_concurrency cannot exceed reserved_concurrency")
+        return self
+
+    @model_validator(mode="after")
+    def _snapstart_or_provisioned(self) -> ModelDeployment:
+        if self.snapstart and self.provisioned_concurrency:
+            raise ValueError(
+                f"snapstart and provisioned_concurrency ({self.provisioned_concurrency}) cannot both be "
+                "on: Lambda does not allow provisioned concurrency on a SnapStart function; set "
+                "snapstart: false to keep provisioned concurrency, or provisioned_concurrency: 0"
+            )
         return self
 
 
@@ -353,7 +366,8 @@ models:                     # required: one prediction function per entry
     architecture: arm64     # arm64 (cheaper per ms) | x86_64
     timeout_seconds: 30     # API Gateway waits at most 30 s
     # reserved_concurrency: 10
-    provisioned_concurrency: 0
+    provisioned_concurrency: 0   # needs snapstart: false (Lambda allows one or the other)
+    snapstart: true         # restore from a snapshot taken after the model loaded (Python 3.12+)
     batch: false            # true: infer on every file uploaded to inputs/<name>/
   - name: digits-tflite
     runtime: tflite

@@ -24,28 +24,22 @@ from maas.errors import (
     MaasError,
     ModelNotReady,
 )
-from maas.protocol import (
-    InferenceRequest,
+from maas.protocol.binary import input_buffers, output_as_binary
+from maas.protocol.codec import decode_tensor, encode_tensor
+from maas.protocol.triton_types import TRITON_TYPES, ModelState
+from maas.protocol.wire import (
     InferenceResponse,
+    ModelConfigResponse,
+    ModelConfigTensor,
     ModelMetadataResponse,
     ModelReadyResponse,
+    ModelStatisticsResponse,
+    RepositoryIndexEntry,
+    RepositoryIndexResponse,
     ServerLiveResponse,
     ServerMetadataResponse,
     ServerReadyResponse,
     TensorMetadata,
-    decode_tensor,
-    encode_tensor,
-    input_buffers,
-    output_as_binary,
-)
-from maas.protocol.triton import (
-    TRITON_TYPES,
-    ModelConfigResponse,
-    ModelConfigTensor,
-    ModelState,
-    ModelStatisticsResponse,
-    RepositoryIndexEntry,
-    RepositoryIndexResponse,
 )
 from maas.runtimes.budget import MB, NO_LIMITS, Limits, loading_with
 from maas.statistics import InferenceStatistics, Stopwatch
@@ -55,8 +49,10 @@ if TYPE_CHECKING:
 
     import numpy as np
 
+    from maas.names import ModelRef
+    from maas.protocol.wire import Request
     from maas.runtimes import Runtime, Signature, TensorSpec
-    from maas.sources import ModelRef, ModelSource
+    from maas.sources import ModelSource
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +137,7 @@ class DataPlane:
         return ModelReadyResponse(name=name, ready=True)
 
     def infer(
-        self, name: str, request: InferenceRequest, version: str | None = None, binary: bytes = b""
+        self, name: str, request: Request, version: str | None = None, binary: bytes = b""
     ) -> InferenceResult:
         """Run `request` on the model; `binary` is the tail of a binary-extension body.
 
@@ -150,9 +146,7 @@ class DataPlane:
         """
         return self.infer_resolved(self.source.resolve(name, version), request, binary)
 
-    def infer_resolved(
-        self, ref: ModelRef, request: InferenceRequest, binary: bytes = b""
-    ) -> InferenceResult:
+    def infer_resolved(self, ref: ModelRef, request: Request, binary: bytes = b"") -> InferenceResult:
         """`infer` on a version already resolved (a canary arm already drawn); counted in
         `statistics` under the version that answered, a failure under `ref`'s version."""
         watch = Stopwatch()
@@ -164,9 +158,7 @@ class DataPlane:
         self.statistics.succeeded(ref.name, result.response.model_version or ref.version, watch)
         return result
 
-    def _infer(
-        self, ref: ModelRef, request: InferenceRequest, binary: bytes, watch: Stopwatch
-    ) -> InferenceResult:
+    def _infer(self, ref: ModelRef, request: Request, binary: bytes, watch: Stopwatch) -> InferenceResult:
         with self.serving(ref) as runtime:
             watch.lap("queue")  # waiting for the model, and loading it if it was not loaded
             arrays = _checked_inputs(request, binary, runtime.signature)
@@ -187,12 +179,8 @@ class DataPlane:
                     f"{least / MB:.1f} MB, more than the {self.max_response_bytes / MB:g} MB a response "
                     "may carry (MAAS_MAX_RESPONSE_MB)"
                 )
-            response = InferenceResponse.model_construct(
-                model_name=ref.name,
-                model_version=answered_by or ref.version,
-                id=request.id,
-                parameters=None,
-                outputs=[],
+            response = InferenceResponse(
+                model_name=ref.name, model_version=answered_by or ref.version, id=request.id, outputs=[]
             )
             result = InferenceResult(response=response, inference_ms=inference_ms)
             for output_name in wanted:
@@ -224,6 +212,7 @@ class DataPlane:
             name=ref.name,
             platform=runtime.platform,
             backend=BACKENDS.get(ref.framework, ref.framework),
+            max_batch_size=0,
             input=_config_tensors(runtime.signature.inputs),
             output=_config_tensors(runtime.signature.outputs),
         )
@@ -235,7 +224,7 @@ class DataPlane:
         entries = [self._index_entry(name) for name in self.source.models()]
         if ready_only:
             entries = [entry for entry in entries if entry.state is ModelState.READY]
-        return RepositoryIndexResponse(entries)
+        return RepositoryIndexResponse(root=entries)
 
     def _index_entry(self, name: str) -> RepositoryIndexEntry:
         version = None
@@ -247,7 +236,7 @@ class DataPlane:
             return RepositoryIndexEntry(
                 name=name, version=version, state=ModelState.UNAVAILABLE, reason=error.message
             )
-        return RepositoryIndexEntry(name=name, version=version, state=ModelState.READY)
+        return RepositoryIndexEntry(name=name, version=version, state=ModelState.READY, reason="")
 
     def preload(self, names: list[str]) -> None:
         """Load and warm `names` now (at cold start) so the first request pays for neither.
@@ -330,7 +319,7 @@ def _tensor_metadata(specs: tuple[TensorSpec, ...]) -> list[TensorMetadata]:
     return [TensorMetadata(name=spec.name, datatype=spec.datatype, shape=list(spec.shape)) for spec in specs]
 
 
-def _checked_inputs(request: InferenceRequest, binary: bytes, signature: Signature) -> dict[str, np.ndarray]:
+def _checked_inputs(request: Request, binary: bytes, signature: Signature) -> dict[str, np.ndarray]:
     """Decode every input and check it against the model: names, datatypes, shapes."""
     arrays: dict[str, np.ndarray] = {}
     for tensor, raw in zip(request.inputs, input_buffers(request, binary), strict=True):
@@ -356,9 +345,7 @@ def _checked_inputs(request: InferenceRequest, binary: bytes, signature: Signatu
     return arrays
 
 
-def _least_response_bytes(
-    request: InferenceRequest, outputs: dict[str, np.ndarray], wanted: list[str]
-) -> int:
+def _least_response_bytes(request: Request, outputs: dict[str, np.ndarray], wanted: list[str]) -> int:
     """The fewest bytes the outputs can take in a response (each element's raw bytes as binary
     data, "0," in JSON), known before encoding them: JSON makes a Python object of each element."""
     return sum(
@@ -366,7 +353,7 @@ def _least_response_bytes(
     )
 
 
-def _requested_outputs(request: InferenceRequest, signature: Signature) -> list[str]:
+def _requested_outputs(request: Request, signature: Signature) -> list[str]:
     if not request.outputs:
         return [spec.name for spec in signature.outputs]
     for output in request.outputs:

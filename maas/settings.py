@@ -1,17 +1,19 @@
 """Typed settings of the Lambda functions, parsed once from the environment.
 
-A plain pydantic model over the `MAAS_*` variables rather than pydantic-settings:
-the same validation, without 30 ms of imports on every cold start.
+A frozen dataclass over the `MAAS_*` variables, read and checked here without pydantic:
+these settings are read at every cold start, before the first answer, and the lean request
+path imports no validation framework (pydantic stays for `maas.yaml` and the registry API).
+Each field says its type, its bound and what it is for; a value that does not fit is a
+ConfigError naming the variable, the rule and the value.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from maas.errors import ConfigError
 from maas.runtimes.budget import MB, Limits
@@ -28,109 +30,93 @@ CACHE_DISK_SHARE = 0.8
 LAMBDA_DEFAULT_TMP_MB = 512
 
 
-class PredictSettings(BaseModel):
+def setting(default: Any = None, *, doc: str, ge: float | None = None, gt: float | None = None) -> Any:
+    """A settings field: its default, what it is for, and its lower bound (`ge` or `gt`)."""
+    extra = {"doc": doc, "ge": ge, "gt": gt}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=extra)
+    return field(default=default, metadata=extra)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictSettings:
     """What a function serves, from `MAAS_*` environment variables (e.g. MAAS_MODEL_DIR)."""
 
-    model_config = ConfigDict(extra="ignore", protected_namespaces=())
-
-    model_dir: Path | None = Field(
-        default=None, description="Serve models laid out as <dir>/<name>/<version>/model.<onnx|tflite>."
+    model_dir: Path | None = setting(  # noqa: RUF009 (setting returns a dataclasses.field)
+        doc="Serve models laid out as <dir>/<name>/<version>/model.<onnx|tflite>."
     )
-    registry_table: str | None = Field(
-        default=None, description="Serve models from this registry table (with MAAS_ARTIFACT_BUCKET)."
+    registry_table: str | None = setting(
+        doc="Serve models from this registry table (with MAAS_ARTIFACT_BUCKET)."
     )
-    artifact_bucket: str | None = Field(
-        default=None, description="The S3 bucket holding registered artifacts."
+    artifact_bucket: str | None = setting(doc="The S3 bucket holding registered artifacts.")
+    default_alias: str = setting("prod", doc="The alias that serves a request without a version.")
+    alias_ttl_seconds: float = setting(
+        30.0, ge=0, doc="How long an alias is trusted before it is read again."
     )
-    default_alias: str = Field(
-        default="prod", description="The alias that serves a request without a version."
+    artifact_cache_dir: Path = setting(  # noqa: RUF009
+        Path("/tmp/maas-artifacts"), doc="Where downloaded artifacts are kept (Lambda: /tmp)."
     )
-    alias_ttl_seconds: float = Field(
-        default=30.0, ge=0, description="How long an alias is trusted before it is read again."
+    idempotency_table: str | None = setting(
+        doc="DynamoDB table that makes each uploaded object processed once."
     )
-    artifact_cache_dir: Path = Field(
-        default=Path("/tmp/maas-artifacts"), description="Where downloaded artifacts are kept (Lambda: /tmp)."
+    batch_chunk_rows: int = setting(1024, ge=1, doc="Rows predicted per call in batch inference.")
+    server_name: str = setting("maas", doc="The name server metadata reports.")
+    preload: list[str] = setting([], doc="Models to load and warm at cold start (a JSON list).")  # noqa: RUF009
+    sagemaker_endpoint_prefix: str = setting(
+        "maas", doc="SageMaker-target models are served by endpoint <prefix>-<model>."
     )
-    idempotency_table: str | None = Field(
-        default=None, description="DynamoDB table that makes each uploaded object processed once."
+    load_retry_seconds: float = setting(5.0, ge=0, doc="How long a failed model load is remembered.")
+    function_memory_mb: int | None = setting(
+        gt=0, doc=f"The function's memory ({LAMBDA_MEMORY}, set by Lambda)."
     )
-    batch_chunk_rows: int = Field(
-        default=1024, ge=1, description="Rows predicted per call in batch inference."
-    )
-    server_name: str = Field(default="maas", description="The name server metadata reports.")
-    preload: list[str] = Field(
-        default_factory=list, description="Models to load and warm at cold start (a JSON list)."
-    )
-    sagemaker_endpoint_prefix: str = Field(
-        default="maas", description="SageMaker-target models are served by endpoint <prefix>-<model>."
-    )
-    load_retry_seconds: float = Field(
-        default=5.0, ge=0, description="How long a failed model load is remembered."
-    )
-    function_memory_mb: int | None = Field(
-        default=None, gt=0, description=f"The function's memory ({LAMBDA_MEMORY}, set by Lambda)."
-    )
-    request_memory_mb: int | None = Field(
-        default=None,
+    request_memory_mb: int | None = setting(
         gt=0,
-        description="What one prediction may allocate (activations and outputs); "
+        doc="What one prediction may allocate (activations and outputs); "
         f"default: {REQUEST_MEMORY_SHARE:.0%} of the function's memory, unbounded outside Lambda.",
     )
-    cache_memory_mb: int | None = Field(
-        default=None,
+    cache_memory_mb: int | None = setting(
         gt=0,
-        description="What loaded models may take in memory, least recently used evicted first; "
+        doc="What loaded models may take in memory, least recently used evicted first; "
         f"default: {CACHE_MEMORY_SHARE:.0%} of the function's memory, unbounded outside Lambda.",
     )
-    cache_disk_mb: int | None = Field(
-        default=None,
+    cache_disk_mb: int | None = setting(
         gt=0,
-        description="What downloaded artifacts may take on disk, least recently used deleted first; "
+        doc="What downloaded artifacts may take on disk, least recently used deleted first; "
         f"default: {CACHE_DISK_SHARE:.0%} of /tmp on Lambda, of {LAMBDA_DEFAULT_TMP_MB} MB elsewhere.",
     )
-    request_timeout_seconds: float = Field(
-        default=25.0,
+    request_timeout_seconds: float = setting(
+        25.0,
         ge=0,
-        description="How long one prediction may run before it is stopped (0: no limit); under "
+        doc="How long one prediction may run before it is stopped (0: no limit); under "
         "Lambda's timeout, so that a runaway graph is stopped before the function is killed.",
     )
-    max_upload_mb: int = Field(
-        default=400, gt=0, description="The largest presigned upload the registry API registers."
-    )
-    max_response_mb: float = Field(
-        default=6.0, gt=0, description="The most outputs one response may carry (Lambda's payload limit)."
+    max_upload_mb: int = setting(400, gt=0, doc="The largest presigned upload the registry API registers.")
+    max_response_mb: float = setting(
+        6.0, gt=0, doc="The most outputs one response may carry (Lambda's payload limit)."
     )
 
-    @field_validator("preload", mode="before")
-    @classmethod
-    def _json_list(cls, value: Any) -> Any:
-        return json.loads(value) if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _budgets_fit_the_function(self) -> PredictSettings:
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            _check_bounds(spec.name, getattr(self, spec.name), spec.metadata)
         # Past the function's memory, Lambda kills the process instead of maas refusing a request.
         if self.function_memory_mb is not None:
             budgets = (self.request_limits().memory_bytes or 0) + (self.cache_memory_bytes() or 0)
             if budgets > self.function_memory_mb * MB:
-                raise ValueError(
+                raise ConfigError(
                     f"MAAS_REQUEST_MEMORY_MB and MAAS_CACHE_MEMORY_MB come to {budgets // MB} MB, more than "
                     f"the function's {self.function_memory_mb} MB ({LAMBDA_MEMORY})"
                 )
-        return self
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> PredictSettings:
         """Read `MAAS_*` variables; raises ConfigError naming the variable that is wrong."""
         source = os.environ if environ is None else environ
-        values = {
-            key[len(PREFIX) :].lower(): value for key, value in source.items() if key.startswith(PREFIX)
-        }
-        if LAMBDA_MEMORY in source:
-            values["function_memory_mb"] = source[LAMBDA_MEMORY]
-        try:
-            return cls.model_validate(values)
-        except (ValidationError, json.JSONDecodeError) as error:
-            raise ConfigError(f"bad MAAS_* environment: {error}") from None
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            variable = LAMBDA_MEMORY if spec.name == "function_memory_mb" else PREFIX + spec.name.upper()
+            if variable in source:
+                values[spec.name] = _parse(spec.name, variable, source[variable], spec.type)
+        return cls(**values)
 
     def request_limits(self) -> Limits:
         """What one prediction may use, for the data plane."""
@@ -158,6 +144,40 @@ class PredictSettings(BaseModel):
         return int(self.max_response_mb * MB)
 
 
+def _parse(name: str, variable: str, text: str, annotation: Any) -> Any:
+    """The value of `variable` as the field's type (the annotation's text, as written above)."""
+    kind = str(annotation).replace(" | None", "")
+    try:
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+        if kind == "Path":
+            return Path(text)
+        if kind == "list[str]":
+            value = json.loads(text)
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise ValueError("not a JSON list of strings")
+            return value
+    except ValueError as error:
+        raise ConfigError(
+            f"bad MAAS_* environment: {variable} ({name}) must be {_KINDS[kind]}, got {text!r} ({error})"
+        ) from None
+    return text
+
+
+_KINDS = {"int": "an integer", "float": "a number", "Path": "a path", "list[str]": "a JSON list of strings"}
+
+
+def _check_bounds(name: str, value: Any, rules: Any) -> None:
+    if value is None or not rules:
+        return
+    if rules["ge"] is not None and value < rules["ge"]:
+        raise ConfigError(f"bad MAAS_* environment: {name} must be at least {rules['ge']:g}, got {value}")
+    if rules["gt"] is not None and value <= rules["gt"]:
+        raise ConfigError(f"bad MAAS_* environment: {name} must be greater than {rules['gt']:g}, got {value}")
+
+
 def lambda_tmp_budget_mb(tmp_mb: int = LAMBDA_DEFAULT_TMP_MB) -> int:
     """The artifact cache's disk budget for a function with `tmp_mb` of /tmp: what local
     workers get, whose temporary directory is the host's rather than a /tmp of their own."""
@@ -177,3 +197,6 @@ def _file_system_bytes(path: Path) -> int | None:
             stat = os.statvfs(candidate)
             return stat.f_blocks * stat.f_frsize
     return None
+
+
+__all__ = ["PredictSettings", "lambda_tmp_budget_mb"]

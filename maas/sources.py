@@ -1,39 +1,22 @@
 """Where the data plane finds models: a small interface and the directory source.
 
-The registry issue adds a DynamoDB-backed source with the same interface.
+The registry's source (`maas.registry.RegistrySource`) has the same interface; which source
+a function uses is decided by its composition root (`functions/predict/composition.py`).
 """
 
 from __future__ import annotations
 
-import re
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from maas.errors import ArtifactError, ConfigError, InvalidInput, ModelNotFound
+from maas.errors import ArtifactError, ModelNotFound
+from maas.names import ModelRef, check_name, is_safe_name, is_version_number
 from maas.runtimes import SUFFIXES, framework_of, load_runtime
 
 if TYPE_CHECKING:
     from maas.runtimes import Runtime
-    from maas.settings import PredictSettings
-
-# Model names and versions are path segments and S3 key parts: no separators, no dot-dot,
-# ASCII only (so that case-folding is plain and no two spellings look alike). Matched whole
-# with fullmatch: `$` would also match before a trailing newline.
-_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """One concrete, loadable model version. `cache_key` changes whenever the artifact does."""
-
-    name: str
-    version: str
-    framework: str
-    cache_key: str
-    target: str = "lambda"
 
 
 class ModelSource(ABC):
@@ -60,25 +43,9 @@ class ModelSource(ABC):
         """Whether the source can be read at all (the server is ready when it can)."""
         return True
 
-
-def is_version_number(text: str) -> bool:
-    """True for ASCII digits only: `str.isdigit` also accepts '²', which `int` refuses."""
-    return text.isascii() and text.isdigit()
-
-
-def is_safe_name(value: str) -> bool:
-    """Whether `value` can be a model name or version (a path segment, an S3 key part)."""
-    return _SAFE_NAME.fullmatch(value) is not None and ".." not in value
-
-
-def check_name(kind: str, value: str) -> str:
-    """`value` if it is a safe model name or version, else InvalidInput naming the problem."""
-    if not is_safe_name(value):
-        raise InvalidInput(
-            f"{kind} {value!r} is not valid: use ASCII letters, digits, '.', '_' and '-' "
-            "(at most 128, no '..')"
-        )
-    return value
+    def after_restore(self) -> None:
+        """Make fresh what a SnapStart snapshot left stale (cached resolutions, clients, seeds)."""
+        return
 
 
 class DirectorySource(ModelSource):
@@ -149,6 +116,10 @@ class DirectorySource(ModelSource):
     def ready(self) -> bool:
         return self.root.is_dir()
 
+    def after_restore(self) -> None:
+        # The cached resolutions' deadlines are on the snapshot's monotonic clock.
+        self._resolved.clear()
+
     def _artifact(self, name: str, version: str) -> Path | None:
         version_dir = self.root / name / version
         for suffix in SUFFIXES:
@@ -163,24 +134,11 @@ def _version_order(version: str) -> tuple[int, int | str]:
     return (1, int(version)) if is_version_number(version) else (0, version)
 
 
-def source_from_settings(settings: PredictSettings) -> ModelSource:
-    """The model source the settings name; raises ConfigError if they name none."""
-    if settings.registry_table is not None:
-        if settings.artifact_bucket is None:
-            raise ConfigError("MAAS_REGISTRY_TABLE is set but MAAS_ARTIFACT_BUCKET is not")
-        from maas.registry import ArtifactStore, DynamoDBStore, Registry, RegistrySource
-
-        registry = Registry(DynamoDBStore(settings.registry_table), ArtifactStore(settings.artifact_bucket))
-        return RegistrySource(
-            registry,
-            default_alias=settings.default_alias,
-            ttl=settings.alias_ttl_seconds,
-            cache_dir=settings.artifact_cache_dir,
-            cache_disk_bytes=settings.cache_disk_bytes(),
-            endpoint_prefix=settings.sagemaker_endpoint_prefix,
-        )
-    if settings.model_dir is not None:
-        return DirectorySource(settings.model_dir)
-    raise ConfigError(
-        "no model source is configured: set MAAS_REGISTRY_TABLE and MAAS_ARTIFACT_BUCKET, or MAAS_MODEL_DIR"
-    )
+__all__ = [
+    "DirectorySource",
+    "ModelRef",
+    "ModelSource",
+    "check_name",
+    "is_safe_name",
+    "is_version_number",
+]

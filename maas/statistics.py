@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from maas.protocol.triton import DurationStat, InferenceStats, ModelStatistics
+from maas.protocol.wire import DurationStat, InferenceStats, ModelStatistics
 
 # The phases of a served request, as Triton's inference_stats name them.
 PHASES = ("queue", "compute_input", "compute_infer", "compute_output")
@@ -100,6 +100,7 @@ class InferenceStatistics:
                     compute_infer=phases["compute_infer"],
                     compute_output=phases["compute_output"],
                 ),
+                batch_stats=[],
             )
 
     def _counts_of(self, name: str, version: str) -> _VersionCounts:

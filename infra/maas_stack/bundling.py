@@ -66,7 +66,11 @@ def layer_code(runtime: str, architecture: str) -> tuple[lambda_.Code, lambda_.R
     def make() -> list[tuple[Path, str]]:
         return [(builder.build_layer(spec, LAYER_BUILDS), ".")]
 
-    python = lambda_.Runtime(builder.lambda_python_runtime(spec), lambda_.RuntimeFamily.PYTHON)
+    # Lambda offers SnapStart on its Python 3.12 and later runtimes.
+    snapstart = tuple(int(part) for part in spec.python.split(".")) >= (3, 12)
+    python = lambda_.Runtime(
+        builder.lambda_python_runtime(spec), lambda_.RuntimeFamily.PYTHON, supports_snap_start=snapstart
+    )
     return _asset(REPO_ROOT / "layers", make), python
 
 

@@ -11,8 +11,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CollectorRegistry
 
+from maas.http.resolver import install_error_handlers
 from maas.metrics.exporter import CloudWatchCollector
-from maas.rest import install_error_handlers
 
 
 def collector_from_environment(client: Any) -> CloudWatchCollector:

@@ -13,12 +13,12 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, BeforeValidator, Field, FiniteFloat, StrictInt, ValidationError
 
 from maas.errors import InvalidInput
+from maas.http.resolver import JSON, install_error_handlers, json_bytes, raw_body, refuse_control_characters
 from maas.identity import caller_of
 from maas.metrics.emf import install_request_metrics
+from maas.names import check_name, is_version_number
 from maas.registry.models import Target
-from maas.rest import JSON, install_error_handlers, json_bytes, raw_body, refuse_control_characters
 from maas.sagemaker.triton import TritonOptions
-from maas.sources import check_name, is_version_number
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics

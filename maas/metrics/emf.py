@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
 
 from maas.errors import MaasError
+from maas.metrics.records import NAMESPACE, UNKNOWN, model_label
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,8 +45,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-NAMESPACE = "MaaS"
-UNKNOWN = "unknown"
+__all__ = ["NAMESPACE", "UNKNOWN", "batch_done", "install_request_metrics", "model_loaded", "served"]
 
 
 def install_request_metrics(
@@ -60,7 +60,7 @@ def install_request_metrics(
     must not mint a series per name. Without `known`, a request names the path's model
     unless it is a 404.
     """
-    label = _model_label(known)
+    label = model_label(known)
 
     def record(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
         # Flushing clears the set in Lambda; with POWERTOOLS_METRICS_DISABLED (maas dev) nothing
@@ -87,30 +87,6 @@ def install_request_metrics(
             )
 
     app.use(middlewares=[record])
-
-
-def _model_label(known: Callable[[str], bool] | None) -> Callable[[str | None, int], str]:
-    real: set[str] = set()  # names `known` confirmed (there are only as many as models)
-
-    def label(name: str | None, status: int) -> str:
-        if not name:
-            return UNKNOWN
-        if known is None:
-            return name if status != HTTPStatus.NOT_FOUND else UNKNOWN
-        # Once confirmed, a name stays a label (a deleted model's later requests count under
-        # it): it cost a model's registration, so the set stays as small as the models.
-        if name in real:
-            return name
-        try:
-            exists = known(name)
-        except Exception:  # a label must never fail the request it counts
-            logger.warning("could not tell whether model %r exists; counting it as %s", name, UNKNOWN)
-            return UNKNOWN
-        if exists:
-            real.add(name)
-        return name if exists else UNKNOWN
-
-    return label
 
 
 def per_version(name: str, value: float, unit: MetricUnit, *, model: str, version: str) -> None:

@@ -8,8 +8,12 @@ Triton's own clients use this by default, for inputs and for outputs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from maas.errors import InvalidInput
-from maas.protocol.models import InferenceRequest
+
+if TYPE_CHECKING:
+    from maas.protocol.wire import Request
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 BINARY_DATA_SIZE = "binary_data_size"
@@ -32,7 +36,7 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     return body[:length], body[length:]
 
 
-def input_buffers(request: InferenceRequest, tail: bytes) -> list[bytes | None]:
+def input_buffers(request: Request, tail: bytes) -> list[bytes | None]:
     """For each input in order, its raw bytes if it travels as binary data, else None.
 
     Raises InvalidInput when the sizes the inputs declare do not add up to the tail.
@@ -60,7 +64,7 @@ def input_buffers(request: InferenceRequest, tail: bytes) -> list[bytes | None]:
     return buffers
 
 
-def output_as_binary(request: InferenceRequest, name: str) -> bool:
+def output_as_binary(request: Request, name: str) -> bool:
     """Whether output `name` goes back as binary data: the output's own `binary_data`
     parameter wins, then the request's `binary_data_output`, else JSON."""
     for output in request.outputs or []:

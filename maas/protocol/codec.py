@@ -18,17 +18,19 @@ import numpy as np
 
 from maas.errors import InferenceError, InvalidInput
 from maas.protocol.datatypes import NUMPY_DTYPES, Datatype, datatype_of, parse_datatype
-from maas.protocol.models import RequestInput, ResponseOutput
+from maas.protocol.wire import ResponseOutput, to_builtins
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from maas.protocol.wire import TensorInput
 
 _LENGTH_PREFIX = struct.Struct("<I")
 _INTEGER_KINDS = "iu"
 _REAL_KINDS = "iuf"
 
 
-def decode_tensor(tensor: RequestInput, binary: bytes | None = None) -> np.ndarray:
+def decode_tensor(tensor: TensorInput, binary: bytes | None = None) -> np.ndarray:
     """The numpy array an input carries, from its JSON `data` or from `binary` (the binary extension).
 
     Raises InvalidInput naming the input and what is wrong with it.
@@ -68,7 +70,7 @@ def encode_tensor(name: str, array: np.ndarray, *, binary: bool) -> tuple[Respon
     shape = list(array.shape)
     if binary:
         raw = tensor_to_bytes(array, datatype)
-        output = ResponseOutput.model_construct(
+        output = ResponseOutput(
             name=name, shape=shape, datatype=datatype, parameters={"binary_data_size": len(raw)}
         )
         return output, raw
@@ -76,20 +78,19 @@ def encode_tensor(name: str, array: np.ndarray, *, binary: bool) -> tuple[Respon
         data: list[Any] = [_text(name, item) for item in array.ravel()]
     else:
         data = array.ravel().tolist()
-    return ResponseOutput.model_construct(name=name, shape=shape, datatype=datatype, data=data), None
+    return ResponseOutput(name=name, shape=shape, datatype=datatype, data=data), None
 
 
 def json_tensors(arrays: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
     """`arrays` as OIP JSON tensors (name, datatype, shape, data), as a client sends them to
     another OIP server (a Triton endpoint, a deployed maas API)."""
-    return [
-        encode_tensor(name, array, binary=False)[0].model_dump(exclude_none=True)
-        for name, array in arrays.items()
-    ]
+    return [to_builtins(encode_tensor(name, array, binary=False)[0]) for name, array in arrays.items()]
 
 
 def tensor_from_json(item: Any) -> np.ndarray:
     """The array of an OIP JSON tensor another server sent; raises ValidationError or InvalidInput."""
+    from maas.protocol.models import RequestInput  # pydantic: off the request path
+
     return decode_tensor(RequestInput.model_validate(item))
 
 
@@ -114,7 +115,7 @@ def _checked_shape(name: str, shape: list[int]) -> list[int]:
     return shape
 
 
-def _content_type(tensor: RequestInput) -> str | None:
+def _content_type(tensor: TensorInput) -> str | None:
     value = (tensor.parameters or {}).get("content_type")
     return value if isinstance(value, str) else None
 

@@ -8,22 +8,10 @@ extension_statistics.md, extension_model_configuration.md), so that `tritonclien
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from pydantic import Field, RootModel
 
-from maas.protocol.datatypes import Datatype
 from maas.protocol.models import _Message
-
-# OIP datatype -> Triton's DataType enum (model_config.proto); BYTES is Triton's TYPE_STRING.
-TRITON_TYPES = {datatype: f"TYPE_{datatype.value}" for datatype in Datatype} | {Datatype.BYTES: "TYPE_STRING"}
-
-
-class ModelState(StrEnum):
-    """A model's state in the repository index, as Triton names the two a client acts on."""
-
-    READY = "READY"
-    UNAVAILABLE = "UNAVAILABLE"
+from maas.protocol.triton_types import TRITON_TYPES, ModelState
 
 
 class RepositoryIndexRequest(_Message):

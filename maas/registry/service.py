@@ -8,6 +8,7 @@ import os
 from typing import TYPE_CHECKING
 
 from maas.errors import ArtifactError, ConflictError, InvalidInput, MaasError, ModelNotFound
+from maas.names import check_name, is_version_number
 from maas.registry.models import (
     Alias,
     AliasChange,
@@ -21,7 +22,6 @@ from maas.registry.models import (
 from maas.registry.store import MAX_ALIAS_VERSIONS, MAX_RECORD_BYTES, name_taken
 from maas.runtimes import Signature, TensorSpec, framework_of
 from maas.runtimes.probe import signature_in_child
-from maas.sources import check_name, is_version_number
 
 if TYPE_CHECKING:
     from collections.abc import Callable

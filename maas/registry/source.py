@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from maas.cache import DiskCache
 from maas.errors import ModelNotFound
+from maas.names import ModelRef, check_name, is_version_number
 from maas.registry.models import Target, VersionStatus
 from maas.registry.service import MAX_PAGE
 from maas.runtimes import load_runtime
-from maas.sources import ModelRef, ModelSource, check_name, is_version_number
+from maas.sources import ModelSource
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -113,6 +114,23 @@ class RegistrySource(ModelSource):
 
     def ready(self) -> bool:
         return True
+
+    def after_restore(self) -> None:
+        """After a SnapStart restore: a chooser of its own per restored copy (or every copy draws
+        the same canary arms), aliases and versions read again (their read times are on the
+        snapshot's clock), and new AWS clients (the snapshot's connections are gone)."""
+        from maas.snapstart import rebuilt_client
+
+        with self._lock:
+            self._chooser = random.Random()
+            self._aliases.clear()
+            self._records.clear()
+        for holder in (self.registry.store, self.registry.artifacts):
+            client = getattr(holder, "client", None)
+            if client is not None and hasattr(client, "meta"):
+                holder.client = rebuilt_client(client)  # type: ignore[union-attr]
+        if self._sagemaker_client is not None:
+            self._sagemaker_client = rebuilt_client(self._sagemaker_client)
 
     def _endpoint_runtime(self, record: ModelVersion) -> Runtime:
         # The signature comes from the registry, so metadata answers without calling the endpoint.

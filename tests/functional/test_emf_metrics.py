@@ -210,7 +210,7 @@ def test_a_registry_that_cannot_answer_leaves_a_4xx_unknown_and_the_answer_uncha
     from aws_lambda_powertools import Metrics
 
     from maas.dataplane import DataPlane
-    from maas.rest import build_predict_app
+    from maas.http.resolver import build_predict_app
     from maas.sources import DirectorySource
 
     class Unreachable(DirectorySource):

@@ -20,10 +20,10 @@ from tritonclient.grpc import model_config_pb2
 
 from maas.cli import main
 from maas.dataplane import DataPlane
+from maas.http.resolver import build_predict_app
 from maas.local.context import LocalLambdaContext
 from maas.local.events import HttpResponse, http_api_event, http_response
 from maas.registry import Registry, RegistrySource
-from maas.rest import build_predict_app
 from maas.runtimes.sagemaker import runtime_client
 from maas.sagemaker.endpoint import EndpointDeployer
 from tests.functional.conftest import aws_client, reconciler_on_stream

@@ -70,7 +70,8 @@ def held_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray
     ("runtime", "module", "model"),
     [
         ("onnx", "onnxruntime", "model.onnx"),
-        ("tflite", "tflite_runtime", "maas/local/assets/digits-int8.tflite"),
+        # ai-edge-litert on Python 3.12 since issue 19 (tflite-runtime stops at 3.11).
+        ("tflite", "ai_edge_litert", "maas/local/assets/digits-int8.tflite"),
     ],
 )
 def test_the_x86_64_layer_alone_serves_the_demo_model(
@@ -113,8 +114,6 @@ def test_the_x86_64_layer_alone_serves_the_demo_model(
     result = json.loads(done.stdout)
     assert result["numpy_file"].startswith(str(layer))
     assert result["runtime_file"].startswith(str(layer))
-    if runtime == "tflite":
-        assert int(result["numpy"].split(".")[0]) < 2
     assert (np.array(result["labels"]) == labels).mean() > 0.9
 
 

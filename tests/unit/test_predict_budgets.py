@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from maas.composition import source_from_settings
 from maas.errors import ConfigError
 from maas.runtimes.budget import MB, Limits
 from maas.settings import PredictSettings
-from maas.sources import source_from_settings
 
 
 def test_on_lambda_the_budgets_are_shares_of_the_functions_memory() -> None:
