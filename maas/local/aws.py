@@ -4,7 +4,7 @@ moto's threaded server runs DynamoDB requests concurrently with no lock, so two
 conditional writes can both pass their condition, which real DynamoDB never allows.
 DynamoDB requests are therefore applied one at a time here, restoring the atomicity
 of conditional writes and transactions the registry relies on. Calls moto lacks are
-added by `maas.local.moto_gaps`.
+added by `maas.local.moto`.
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ class EmbeddedAws:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._mappings: Any = None
+        # Where deployed functions run: warm local processes, stopped with this AWS.
+        from maas.local.lambda_containers import LambdaContainers
+
+        self.containers = LambdaContainers()
 
     @property
     def endpoint(self) -> str:
@@ -68,14 +72,15 @@ class EmbeddedAws:
         )
         from werkzeug.serving import make_server
 
-        from maas.local.moto_gaps import install
+        from maas.local.moto import install
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per AWS call buries everything else
         app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
         )
-        install(self.endpoint)  # now that the port is known
+        self.containers.endpoint = self.endpoint  # now that the port is known
+        install(self.containers)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="maas-embedded-aws", daemon=True
         )
@@ -89,6 +94,7 @@ class EmbeddedAws:
     def stop(self) -> None:
         if self._mappings is not None:
             self._mappings.stop()
+        self.containers.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

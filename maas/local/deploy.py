@@ -1,7 +1,7 @@
 """`maas dev --deploy`: the project's CDK app deployed with the real CDK CLI to the embedded
 AWS on 127.0.0.1, served until Ctrl-C, then destroyed.
 
-The embedded AWS is moto with maas's extensions (maas.local.moto_gaps): functions run in
+The embedded AWS is moto with maas's extensions (maas.local.moto): functions run in
 local Python workers and the deployed HTTP API answers on loopback, on `--port` or a free port
 (SigV4 with the local credentials testing / testing, as the deployed API wants IAM).
 """

@@ -1,7 +1,7 @@
 """Deployed HTTP APIs served on loopback: the embedded AWS records API Gateway v2 resources
 (moto has no model for them), and this turns each recorded API into a `LocalGateway`.
 
-Each route invokes its integration's Lambda function (run by `moto_gaps`' local workers)
+Each route invokes its integration's Lambda function (run in the embedded AWS's Lambda containers, maas.local.moto.awslambda)
 with the same payload-2.0 event API Gateway sends. Routes with IAM authorization check
 SigV4 signatures made with the local stack's credentials (testing / testing).
 """
@@ -82,11 +82,11 @@ class _Integration:
     warm workers (the gateway reads `concurrency`)."""
 
     def __init__(self, api: _Api, integration: str) -> None:
-        from maas.local.lambda_containers import WORKERS
+        from maas.local.lambda_containers import containers
 
         self.api = api
         self.integration = integration
-        self.concurrency = WORKERS.size
+        self.concurrency = containers().size
 
     def __call__(self, event: dict[str, Any], context: Any) -> Any:
         return _invoke_function(self.api.integrations[self.integration], event)
@@ -95,14 +95,14 @@ class _Integration:
 def _invoke_function(arn: str, event: dict[str, Any]) -> Any:
     from moto.awslambda.models import lambda_backends
 
-    from maas.local.lambda_containers import WORKERS
+    from maas.local.lambda_containers import containers
 
     # arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]
     parts = arn.split(":")
     region, account, name = parts[3], parts[4], parts[6]
     qualifier = parts[7] if len(parts) > 7 else None
     function = lambda_backends[account][region].get_function(name, qualifier)
-    result, errored = WORKERS.invoke(function, event)
+    result, errored = containers().invoke(function, event)
     if errored:
         raise RuntimeError(f"function {name} failed: {result}")
     return json.loads(result)

@@ -1,8 +1,8 @@
-"""The embedded Lambda's warm containers: `WORKERS` runs each function version that moto's
-Lambda invokes (and each route of a deployed HTTP API) in a pool of local worker processes,
-and turns the EMF records of their logs into CloudWatch metrics (`put_emf_metrics`), as
-CloudWatch Logs does for a real function. Its own module, so that maas.local.moto_gaps and
-maas.local.http_api both use it without importing each other."""
+"""The embedded Lambda's warm containers: `LambdaContainers` runs each function version that
+moto's Lambda invokes (and each route of a deployed HTTP API) in a pool of local worker
+processes, and turns the EMF records of their logs into CloudWatch metrics
+(`put_emf_metrics`), as CloudWatch Logs does for a real function. The embedded AWS owns one
+and hands it to the Lambda extension (maas.local.moto.awslambda)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ from typing import Any
 from maas.settings import lambda_tmp_budget_mb
 
 
-class _Workers:
+class LambdaContainers:
     """The embedded Lambda's warm containers: a pool of worker processes (maas.local.workers)
     per function version (code and environment), up to `size` of them as invocations overlap;
     each serves one invocation at a time. Failures come back as Lambda reports them."""
 
-    def __init__(self) -> None:
+    def __init__(self, endpoint: str = "http://127.0.0.1:4566") -> None:
         import threading
 
         from maas.local.workers import default_pool_size
 
-        self.endpoint = "http://127.0.0.1:4566"
+        self.endpoint = endpoint
         self.size = default_pool_size()
         self._pools: dict[str, Any] = {}
         self._guard = threading.Lock()
@@ -107,7 +107,23 @@ class _Workers:
             sys.stderr.write(line)
 
 
-WORKERS = _Workers()
+class _Installed:
+    """The containers of the embedded AWS that started last: moto's classes are process-wide,
+    and each embedded AWS hands its own containers in (`use_containers`)."""
+
+    containers: LambdaContainers | None = None
+
+
+def use_containers(lambda_containers: LambdaContainers) -> None:
+    """Run deployed functions in `lambda_containers` from now on."""
+    _Installed.containers = lambda_containers
+
+
+def containers() -> LambdaContainers:
+    """The warm containers deployed functions run in (those of the running embedded AWS)."""
+    if _Installed.containers is None:
+        raise RuntimeError("no embedded AWS has handed in its Lambda containers")
+    return _Installed.containers
 
 
 def put_emf_metrics(endpoint: str, record: dict[str, Any]) -> None:
@@ -145,4 +161,4 @@ def put_emf_metrics(endpoint: str, record: dict[str, Any]) -> None:
             client.put_metric_data(Namespace=directive["Namespace"], MetricData=data)
 
 
-__all__ = ["WORKERS", "put_emf_metrics"]
+__all__ = ["LambdaContainers", "containers", "put_emf_metrics", "use_containers"]

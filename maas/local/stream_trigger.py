@@ -153,7 +153,7 @@ class StreamMappings:
     """Lambda's event source mappings on DynamoDB streams, in the embedded AWS: every mapping
     a deployment creates (`cdk deploy`) gets a DynamoDBStreamTrigger that invokes its function
     through the embedded Lambda, as AWS's pollers do; moto's own delivery, inside the write
-    that made the record, is turned off (maas.local.moto_gaps)."""
+    that made the record, is turned off (maas.local.moto.dynamodb)."""
 
     def __init__(self, endpoint: str, *, poll_seconds: float = 1.0) -> None:
         self.endpoint = endpoint

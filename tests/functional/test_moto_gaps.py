@@ -1,4 +1,4 @@
-"""Each extension of moto's server in maas.local.moto_gaps, tested on its own."""
+"""Each extension of moto's server in maas.local.moto, tested on its own."""
 
 from __future__ import annotations
 
@@ -338,8 +338,8 @@ def test_a_function_runs_in_a_warm_local_python_process_that_calls_the_emulator_
 def test_a_custom_resource_event_reaches_the_emulator_and_has_string_properties() -> None:
     from moto import settings
 
-    from maas.local.lambda_containers import WORKERS
-    from maas.local.moto_gaps import _custom_resource_event
+    from maas.local.lambda_containers import containers
+    from maas.local.moto.awslambda import _custom_resource_event
 
     docker_host = f"{settings.moto_server_host()}:{settings.moto_server_port()}"
     event = {
@@ -348,7 +348,7 @@ def test_a_custom_resource_event_reaches_the_emulator_and_has_string_properties(
         "ResourceProperties": {"Managed": True, "Count": 3, "Nested": [{"Flag": False}], "Name": "n"},
     }
     sent = _custom_resource_event(event)
-    assert sent["ResponseURL"] == f"{WORKERS.endpoint}/cloudformation_us-east-1/cfnresponse?stack=s"
+    assert sent["ResponseURL"] == f"{containers().endpoint}/cloudformation_us-east-1/cfnresponse?stack=s"
     assert sent["ResourceProperties"] == {
         "Managed": "true",
         "Count": "3",

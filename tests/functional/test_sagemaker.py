@@ -1,6 +1,6 @@
 """A model too large for Lambda, on a SageMaker endpoint: registered and packed for Triton,
 promoted blue/green through `maas models`, and served through the same OIP API, against
-moto's SageMaker (with the UpdateEndpoint it lacks, from maas.local.moto_gaps)."""
+moto's SageMaker (with the UpdateEndpoint it lacks, from maas.local.moto.sagemaker)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def deploy_like_the_stack(endpoint_url: str, registry: Registry, name: str, vers
             {
                 "VariantName": f"v{version}",
                 "ModelName": f"{endpoint}-stack",
-                "InstanceType": "ml.g5.xlarge",  # moto_gaps teaches moto this type
+                "InstanceType": "ml.g5.xlarge",  # maas.local.moto teaches moto this type
                 "InitialInstanceCount": 1,
                 "InitialVariantWeight": 100.0,
             }
