@@ -25,7 +25,7 @@ def target_of(registry: Registry, alias: Alias) -> TargetState | None:
         return None
     recorded = registry.store.get_target_state(alias.name, alias.alias)
     if recorded is not None and recorded.revision == alias.revision:
-        return recorded
+        return recorded if recorded.followed else None
     return TargetState(
         name=alias.name,
         alias=alias.alias,

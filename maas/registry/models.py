@@ -149,7 +149,12 @@ class TargetState(BaseModel):
     # False once SageMaker itself has failed this revision's update: only an explicit retry
     # (`maas models endpoint --sync`) or a new alias change starts another one.
     retryable: bool = True
+    # False when the model's endpoint follows another alias: this one has no target to move.
+    followed: bool = True
+    # Whether this revision's UpdateEndpoint was accepted (so that a later rollback is its own).
+    started: bool = False
     events: list[str] = Field(default_factory=list)
+    # Kept on every write, whatever the revision, until it is put back on the endpoint.
     scaling: dict[str, Any] | None = None
     sequence: int = 0
     updated_at: str = Field(default_factory=utc_now)

@@ -229,6 +229,10 @@ class EndpointDeployer:
         """Put the autoscaling `scaling_of` saved on the variants of `plan`."""
         self._apply_scaling(plan.endpoint, plan.variants, scaling)
 
+    def restore_scaling_on(self, endpoint: str, variants: list[str], scaling: dict[str, Any]) -> None:
+        """Put saved autoscaling back on `variants` (those an update that failed left serving)."""
+        self._apply_scaling(endpoint, variants, scaling)
+
     def sync(self, alias: Alias) -> EndpointStatus | None:
         """Point the endpoint of `alias.name` at the SageMaker versions of `alias`, if it follows
         it, and wait for the update to finish (`wait_seconds` at most). The control plane's
