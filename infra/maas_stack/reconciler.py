@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from aws_cdk import aws_dynamodb as dynamodb
     from aws_cdk import aws_s3 as s3
 
+    from maas_stack.sagemaker_model import SageMakerModel
+
 # How often the sweep looks at every endpoint; the events make it rarely needed.
 SWEEP_MINUTES = 5
 
@@ -39,7 +41,7 @@ class EndpointReconciler(Construct):
         table: dynamodb.TableV2,
         bucket: s3.Bucket,
         prefix: str,
-        endpoint_roles: list[iam.IRole],
+        endpoints: list[SageMakerModel],
         code: lambda_.Code,
         layer: lambda_.ILayerVersion,
         python_runtime: lambda_.Runtime,
@@ -51,7 +53,7 @@ class EndpointReconciler(Construct):
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
         role = function_role(self, self.log_group, "maas endpoint reconciler")
         self._grant_registry(role, table, bucket)
-        self._grant_endpoints(role, stack, prefix, endpoint_roles)
+        self._grant_endpoints(role, stack, prefix, endpoints)
         self.dead_letters = sqs.Queue(
             self,
             "DeadLetters",
@@ -154,7 +156,7 @@ class EndpointReconciler(Construct):
         )
 
     def _grant_endpoints(
-        self, role: iam.Role, stack: Stack, prefix: str, endpoint_roles: list[iam.IRole]
+        self, role: iam.Role, stack: Stack, prefix: str, endpoints: list[SageMakerModel]
     ) -> None:
         named = [
             stack.format_arn(service="sagemaker", resource=kind, resource_name=f"{prefix}-*")
@@ -175,6 +177,24 @@ class EndpointReconciler(Construct):
                 resources=named,
             )
         )
+        # What `cdk deploy` made has names CloudFormation chose: the first config and models, whose
+        # settings and container every new config and model copies.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+                resources=[
+                    arn
+                    for endpoint in endpoints
+                    for arn in [endpoint.config.ref, *(m.ref for m in endpoint.models)]
+                ],
+            )
+        )
+        # A config that copies the stack's KMS key for the ML volume is created with it.
+        keys = [endpoint.volume_key.key_arn for endpoint in endpoints if endpoint.volume_key is not None]
+        if keys:
+            role.add_to_policy(
+                iam.PolicyStatement(actions=["kms:CreateGrant", "kms:DescribeKey"], resources=keys)
+            )
         # Listing takes no resource; the reconciler keeps to its prefix itself.
         role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:ListEndpoints"], resources=["*"]))
         # Autoscaling moves with the variants; its actions take no resource ARNs.
@@ -194,7 +214,7 @@ class EndpointReconciler(Construct):
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
-                resources=[endpoint_role.role_arn for endpoint_role in endpoint_roles],
+                resources=[endpoint.role.role_arn for endpoint in endpoints],
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
         )

@@ -11,8 +11,8 @@ from maas.registry.dynamodb import MODELS_INDEX
 
 class ModelRegistry(Construct):
     """One TableV2 (pk/sk plus the `models` index, as `maas.registry.dynamodb` expects),
-    with point-in-time recovery, AWS-managed encryption, deletion protection, a stream of
-    its keys (for the reconciler) and optional replica regions."""
+    with point-in-time recovery, AWS-managed encryption, deletion protection, a stream
+    (for the reconciler and global replicas) and optional replica regions."""
 
     def __init__(
         self,
@@ -44,7 +44,8 @@ class ModelRegistry(Construct):
                     sort_key=dynamodb.Attribute(name="gsi1sk", type=string),
                 )
             ],
-            # The reconciler's trigger: which items changed (it reads the aliases themselves).
-            dynamo_stream=dynamodb.StreamViewType.KEYS_ONLY,
+            # The reconciler's trigger (it reads only the keys, then the aliases themselves); what
+            # global tables replicate by, which is why it carries both images.
+            dynamo_stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
             replicas=[dynamodb.ReplicaTableProps(region=region) for region in replica_regions or []],
         )

@@ -72,6 +72,7 @@ class SageMakerModel(Construct):
         if settings.canary is not None:
             weights[settings.canary.version] = settings.canary.weight
         variants = []
+        self.models: list[sagemaker.CfnModel] = []
         for version, weight in weights.items():
             model = sagemaker.CfnModel(
                 self,
@@ -86,6 +87,7 @@ class SageMakerModel(Construct):
                 ),
             )
             model.node.add_dependency(self.role)
+            self.models.append(model)
             acknowledge(
                 model, "AwsSolutions-SM1", "maas runs no VPC; the model runs with network isolation on."
             )
@@ -103,6 +105,7 @@ class SageMakerModel(Construct):
                     f"AwsSolutions-IAM5[Action::{action}]",
                     "CDK's grant on the endpoint's own volume key, which encrypts nothing else.",
                 )
+        self.volume_key = volume_key
         self.config = sagemaker.CfnEndpointConfig(
             self,
             "Config",

@@ -63,7 +63,7 @@ class MaasStack(Stack):
         model_functions: dict[str, lambda_.IFunction] = {}
         functions: dict[str, lambda_.Function] = {}
         batch_alarms = []
-        endpoint_roles = []
+        endpoints: list[SageMakerModel] = []
         for deployment in config.models:
             layer, python = layer_for(deployment.runtime.value, deployment.architecture.value)
             endpoint = None
@@ -76,7 +76,7 @@ class MaasStack(Stack):
                     bucket=artifacts.bucket,
                     log_retention=log_retention,
                 )
-                endpoint_roles.append(endpoint.role)
+                endpoints.append(endpoint)
                 CfnOutput(
                     self,
                     f"Endpoint{''.join(part.title() for part in endpoint.endpoint_name.split('-'))}",
@@ -125,14 +125,14 @@ class MaasStack(Stack):
             reserved_concurrency=config.concurrency.registry,
             max_upload_mb=config.registry.max_upload_mb,
         )
-        if endpoint_roles:
+        if endpoints:
             reconciler = EndpointReconciler(
                 self,
                 "EndpointReconciler",
                 table=registry.table,
                 bucket=artifacts.bucket,
                 prefix=config.stack_name,
-                endpoint_roles=endpoint_roles,
+                endpoints=endpoints,
                 code=function_code("reconciler"),
                 layer=registry_layer,
                 python_runtime=registry_python,

@@ -11,7 +11,7 @@ Items of a model share the partition `M#<name>`:
 | `H#<alias>#<revision, 10 digits>` | one entry of an alias's history |
 | `T#<alias>` | the state of the alias's serving target, as the reconciler last recorded it |
 
-The table's stream (keys only) drives the reconciler, which listens to `A#` items alone.
+The table's stream drives the reconciler, which listens to `A#` items alone.
 The partition `N#<name, lower case>` holds the model that has that name regardless of case.
 Deleting a model keeps its head as a tombstone (`deleted_at`, out of the index), so its version
 numbers are never given again; `purging` marks a tombstone whose items are still being removed.
@@ -86,7 +86,7 @@ def table_definition(table_name: str) -> dict[str, Any]:
             }
         ],
         # What the reconciler reads: which alias changed. It reads the alias itself, consistently.
-        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     }
 
 

@@ -27,9 +27,9 @@ def reconciler(template: Template) -> tuple[str, dict[str, Any]]:
     return found
 
 
-def test_the_registry_table_streams_its_keys(template: Template) -> None:
+def test_the_registry_table_streams_its_changes(template: Template) -> None:
     template.has_resource_properties(
-        "AWS::DynamoDB::GlobalTable", {"StreamSpecification": {"StreamViewType": "KEYS_ONLY"}}
+        "AWS::DynamoDB::GlobalTable", {"StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"}}
     )
 
 

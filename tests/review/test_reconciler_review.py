@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from maas.control import ReconcileFailed
 from maas.errors import ConflictError
 from maas.registry.models import TargetPhase
-from tests.review.helpers import World, backend, make_world
+from tests.review.helpers import World, make_world
 
 
 @pytest.fixture(autouse=True)
@@ -158,7 +158,7 @@ def test_two_reconcilers_at_once_start_one_update(world: World) -> None:
     def run() -> None:
         try:
             world.reconciler.reconcile(world.name, "prod")
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=run) for _ in range(4)]
@@ -329,7 +329,7 @@ def test_an_update_endpoint_refusal_is_recorded_as_failed_with_its_reason(world:
     try:
         world.reconciler.reconcile(world.name, "prod")
         raised: Exception | None = None
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         raised = error
     state = world.registry.store.get_target_state(world.name, "prod")
     assert isinstance(raised, ReconcileFailed), (
