@@ -97,9 +97,10 @@ class RegistryService(Construct):
             python_runtime=python_runtime,
             architecture=architecture,
             # Registration downloads the upload to /tmp and loads it in a child process to read
-            # its signature: both must hold the largest upload the API accepts.
+            # its signature: both must hold the largest upload the API accepts. A SageMaker
+            # version's Triton package is written beside it, from it: a second copy on /tmp.
             memory_mb=min(10_240, max(1024, 3 * max_upload_mb)),
-            tmp_mb=min(10_240, max(512, max_upload_mb + 256)),
+            tmp_mb=min(10_240, max(512, 2 * max_upload_mb + 256)),
             timeout=Duration.seconds(29),
             reserved_concurrency=reserved_concurrency,
             role=role,

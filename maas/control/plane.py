@@ -12,19 +12,21 @@ of them writes to the registry or calls a deployer itself. What follows a change
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from maas.control.targets import target_of
+from maas.errors import ArtifactError, InvalidInput
 from maas.registry.models import Target, TargetPhase
+from maas.sagemaker.triton import TritonOptions
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
     from maas.registry.models import Alias, AliasChange, ModelVersion, TargetState
     from maas.registry.service import Registry
-    from maas.sagemaker.triton import TritonOptions
 
 SETTLED = {TargetPhase.IN_SERVICE, TargetPhase.FAILED}
 
@@ -55,20 +57,63 @@ class ControlPlane:
         progress: Callable[[int], None] | None = None,
     ) -> ModelVersion:
         """Register `artifact` as the next version of `name` (see Registry.register, which
-        checks its signature); a SageMaker version is then packed for Triton with `triton`."""
-        version = self.registry.register(
-            name,
-            artifact,
-            target=target,
-            quantization=quantization,
-            metrics=metrics,
-            labels=labels,
-            source_commit=source_commit,
-            progress=progress,
-        )
-        if version.target is Target.SAGEMAKER:
-            self.package(version, triton)
+        checks its signature). A SageMaker version is packed for Triton with `triton` first,
+        from the file itself, so that options or a graph Triton cannot take register nothing;
+        `triton` for a Lambda version is refused (it would be ignored)."""
+
+        def record() -> ModelVersion:
+            return self.registry.register(
+                name,
+                artifact,
+                target=target,
+                quantization=quantization,
+                metrics=metrics,
+                labels=labels,
+                source_commit=source_commit,
+                progress=progress,
+            )
+
+        if str(target) != Target.SAGEMAKER.value:  # a bad target is the registry's to refuse
+            if triton is not None:
+                raise InvalidInput("Triton options apply to versions registered with target sagemaker only")
+            return record()
+        with tempfile.TemporaryDirectory(prefix="maas-package-") as scratch:
+            tarball = self._pack(name, artifact, triton, Path(scratch) / "model.tar.gz")
+            version = record()
+            self._upload_package(version, tarball)
         return version
+
+    def _pack(self, name: str, artifact: Path, triton: TritonOptions | None, tarball: Path) -> Path:
+        from maas.registry.service import signature_record
+        from maas.runtimes import framework_of
+        from maas.runtimes.probe import signature_in_child
+        from maas.sagemaker.package import write_package_of
+
+        if artifact.suffix != ".onnx":
+            raise InvalidInput(
+                f"cannot register '{artifact.name}' for target sagemaker: SageMaker endpoints run Triton's "
+                "ONNX Runtime backend, so the artifact must be an .onnx file"
+            )
+        try:
+            signature = signature_in_child(artifact, framework_of(artifact))
+        except ArtifactError as error:
+            raise InvalidInput(f"cannot register '{artifact.name}': {error.message}") from None
+        return write_package_of(
+            tarball, name, signature_record(signature), artifact, triton or TritonOptions()
+        )
+
+    def _upload_package(self, version: ModelVersion, tarball: Path) -> None:
+        from maas.sagemaker.package import package_key
+
+        artifacts = self.registry.artifacts
+        key = package_key(version.name, version.version)
+        try:
+            artifacts.client.upload_file(str(tarball), artifacts.bucket, key)
+        except Exception as error:  # S3 refused: the version is recorded, its package is not
+            raise ArtifactError(
+                f"version {version.version} of model '{version.name}' is registered, but its Triton package "
+                f"could not be stored ({error}); run `maas models package {version.name} {version.version}`"
+            ) from None
 
     def package(self, version: ModelVersion, triton: TritonOptions | None = None) -> str:
         """(Re)build the Triton package of a SageMaker version; returns its S3 key."""

@@ -89,6 +89,10 @@ class TritonOptions(BaseModel):
 
     @model_validator(mode="after")
     def _preferred_within_max(self) -> TritonOptions:
+        if "preferred_batch_sizes" not in self.model_fields_set:
+            # The defaults bend to a smaller max_batch_size; sizes a caller names do not.
+            fitting = [size for size in self.preferred_batch_sizes if size <= self.max_batch_size]
+            self.preferred_batch_sizes = fitting or [self.max_batch_size]
         too_big = [size for size in self.preferred_batch_sizes if not 1 <= size <= self.max_batch_size]
         if too_big:
             raise ValueError(
