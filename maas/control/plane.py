@@ -157,20 +157,33 @@ class ControlPlane:
         *,
         timeout: float,
         on_event: Callable[[str], None] = lambda line: None,
-        poll_seconds: float = 1.0,
+        poll_seconds: float = 0.25,
     ) -> TargetState | None:
-        """Wait until the target of `alias` is `in_service` or `failed` for the alias's current
-        revision, or `timeout` seconds pass; calls `on_event` with each step the reconciler
-        records. Returns the last state seen (None when the alias has no target)."""
+        """Wait until the target of `alias` is `in_service` or `failed` for the alias's revision
+        of now, or `timeout` seconds pass; calls `on_event` with each step the reconciler
+        records. Returns the last state seen (None when the alias has no target to move). If
+        the alias changes again meanwhile, the wait ends with that newer revision's state."""
         deadline = time.monotonic() + timeout
-        seen = 0
+        watched: int | None = None
+        last: str | None = None
         while True:
             state = self.target(name, alias)
             if state is None:
                 return None
-            for line in state.events[seen:]:
+            watched = state.revision if watched is None else watched
+            if state.revision != watched:
+                on_event(f"alias {alias} changed again (revision {state.revision}) while waiting")
+                return state
+            for line in _after(state.events, last):
                 on_event(line)
-            seen = len(state.events)
+                last = line
             if state.state in SETTLED or time.monotonic() >= deadline:
                 return state
             time.sleep(poll_seconds)
+
+
+def _after(events: list[str], last: str | None) -> list[str]:
+    """The events recorded after `last` (all of them when it is none or has rolled off)."""
+    if last is None or last not in events:
+        return list(events)
+    return events[len(events) - events[::-1].index(last) :]

@@ -58,8 +58,10 @@ class DynamoDBStreamTrigger:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop polling; a batch in flight is delivered to the end first (the function's own
+        timeout bounds it), and one waiting to be retried is left on the stream, not dead-lettered."""
         self._stop.set()
-        self._thread.join(timeout=10)
+        self._thread.join()
 
     def poll_once(self) -> int:
         """Read each shard once and deliver what it had; returns how many records were delivered."""
@@ -95,8 +97,8 @@ class DynamoDBStreamTrigger:
                 return
             first = next((i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] in failed), 0)
             records = records[first:]
-            if attempt < self.max_retries:
-                self._stop.wait(self.retry_seconds * (attempt + 1))
+            if attempt < self.max_retries and self._stop.wait(self.retry_seconds * (attempt + 1)):
+                return  # stopping: the records stay unprocessed, as a stopped poller leaves them
         logger.error(
             "%d stream record(s) failed %d times; sent to the dead-letter queue",
             len(records),

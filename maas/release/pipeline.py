@@ -15,6 +15,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from maas.errors import BackendUnavailable, ConflictError, InvalidInput, MaasError
+from maas.registry.models import TargetPhase
 from maas.release.gate import Scorecard, judge, requests, rows, score_aliases
 from maas.release.preflight import (
     artifact_signature,
@@ -212,7 +213,21 @@ class Release:
             changed = self.control.canary(model, alias, weights)
         described = ", ".join(f"v{v} {w}%" for v, w in sorted(weights.items()))
         self.say(f"{alias} -> {described} (revision {changed.revision})")
+        self._followed(changed)
+
+    def _followed(self, changed: Alias) -> None:
+        """After an alias change: a SageMaker model's endpoint must serve it before the release
+        goes on (a canary watched on the old fleet watches nothing). The reconciler moves it;
+        this waits for the state it records, `wait_seconds` at most."""
         self.on_alias(changed)
+        state = self.control.wait_for_target(
+            changed.name, changed.alias, timeout=self.policy.wait_seconds, on_event=self.say
+        )
+        if state is not None and state.state is not TargetPhase.IN_SERVICE:
+            raise BackendUnavailable(
+                f"the endpoint of {changed.name} is {state.state.value} on {changed.alias} revision "
+                f"{changed.revision}" + (f": {state.reason}" if state.reason else "")
+            )
 
     def _wait_until_served(self, model: str, alias: str, version: int, fitted: FittedEvaluation) -> None:
         """Functions re-read aliases after their TTL: wait until the alias answers with `version`."""
@@ -248,7 +263,7 @@ class Release:
             firing = self._firing_alarms()
             if firing:
                 rolled = self.control.rollback(model, prod)
-                self.on_alias(rolled)
+                self._followed(rolled)
                 message = (
                     f"rolled back: alarm(s) {', '.join(firing)} fired during the canary of version {version}; "
                     f"{prod} serves version {old} again (revision {rolled.revision})"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from maas.control import ControlPlane
-from maas.errors import ArtifactError, InvalidInput
+from maas.errors import InvalidInput
 from maas.http.registry import build_registry_app
 from maas.local.context import LocalLambdaContext
 from maas.local.events import http_api_event, http_response

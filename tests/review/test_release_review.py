@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,19 @@ def test_the_canary_of_a_sagemaker_model_is_watched_once_the_endpoint_serves_it(
     world.control.promote(world.name, "prod", 1)
     world.settle()
     cloudwatch = WatchingCloudWatch(world)
+    # The reconciler, as the stream and the sweep run it: a step, then SageMaker finishing.
+    stop = threading.Event()
+
+    def reconcile_in_the_background() -> None:
+        while not stop.wait(0.05):
+            try:
+                world.reconciler.reconcile(world.name, "prod")
+                world.finish_update()
+            except Exception:  # a step that loses a race is taken again, as the sweep would
+                continue
+
+    reconciler = threading.Thread(target=reconcile_in_the_background, daemon=True)
+    reconciler.start()
     release = Release(
         world.registry,
         None,  # type: ignore[arg-type]  (the canary step calls no API)
@@ -52,5 +66,9 @@ def test_the_canary_of_a_sagemaker_model_is_watched_once_the_endpoint_serves_it(
         say=lambda line: None,
         control=world.control,
     )
-    assert release._canary(world.name, 2, 1) is None
-    assert set(cloudwatch.seen) == {"in_service"}, cloudwatch.seen
+    try:
+        assert release._canary(world.name, 2, 1) is None
+    finally:
+        stop.set()
+        reconciler.join()
+    assert cloudwatch.seen and set(cloudwatch.seen) == {"in_service"}, cloudwatch.seen

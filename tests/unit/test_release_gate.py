@@ -289,11 +289,15 @@ class AliasMoves:
         self, model: str, alias: str, weights: dict[int, int], expected_revision: int | None = None
     ) -> SimpleNamespace:
         self.calls.append(f"canary {weights}")
-        return SimpleNamespace(revision=2)
+        return SimpleNamespace(name=model, alias=alias, revision=2)
 
     def rollback(self, model: str, alias: str, expected_revision: int | None = None) -> SimpleNamespace:
         self.calls.append("rollback")
-        return SimpleNamespace(revision=3)
+        return SimpleNamespace(name=model, alias=alias, revision=3)
+
+    def alias(self, model: str, alias: str) -> SimpleNamespace:
+        # A Lambda model: no version on SageMaker, so no endpoint to wait for.
+        return SimpleNamespace(name=model, alias=alias, weights={}, deleted=False)
 
 
 @pytest.mark.parametrize(
