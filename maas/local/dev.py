@@ -155,6 +155,9 @@ def register_directory(registry: Registry, root: Path) -> list[str]:
     `prod` moved or deleted stays so). A file that cannot be registered
     is reported and skipped: one broken model does not keep the others from being served.
     """
+    from maas.control import ControlPlane
+
+    control = ControlPlane(registry)  # the models folder's changes are model changes like any other
     suffixes = set(SUFFIXES)
     names = []
     for model_dir in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -171,13 +174,13 @@ def register_directory(registry: Registry, root: Path) -> list[str]:
                 last = known[digest]
                 continue
             try:
-                last = registry.register(name, artifact, labels={"source": str(artifact.parent)}).version
+                last = control.register(name, artifact, labels={"source": str(artifact.parent)}).version
             except MaasError as error:
                 logger.warning("skipped %s: %s", artifact, error.message)
         if not known:  # new here: served at once; else its aliases are as the user left them
             if last is None:
                 continue  # nothing of it could be registered
-            registry.promote(name, "prod", last)
+            control.promote(name, "prod", last)
         names.append(name)
     return names
 
