@@ -9,19 +9,16 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from maas.control import ControlPlane
-from maas.errors import ConfigError
+from maas.control.settings import RegistrySettings
 from maas.http.registry import build_registry_app
 from maas.metrics.emf import quiet_empty_flushes
 from maas.registry import ArtifactStore, DynamoDBStore, Registry
-from maas.settings import PredictSettings
 
 logger = Logger(service="maas-registry")
 metrics = Metrics(namespace="MaaS", service="registry")
 quiet_empty_flushes()
 
-settings = PredictSettings.from_environment()
-if settings.registry_table is None or settings.artifact_bucket is None:
-    raise ConfigError("the registry function needs MAAS_REGISTRY_TABLE and MAAS_ARTIFACT_BUCKET")
+settings = RegistrySettings.from_environment()
 registry = Registry(DynamoDBStore(settings.registry_table), ArtifactStore(settings.artifact_bucket))
 app = build_registry_app(
     ControlPlane(registry), metrics, max_upload_bytes=settings.max_upload_mb * 1024 * 1024
