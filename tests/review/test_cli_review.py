@@ -37,7 +37,7 @@ def cli(capsys: pytest.CaptureFixture[str], world: World, *args: str) -> tuple[i
 def test_wait_on_an_alias_the_endpoint_does_not_follow_returns_at_once(
     capsys: pytest.CaptureFixture[str], world: World
 ) -> None:
-    """DEFECT (CLI side of the `pending forever` defect): `promote --alias staging --wait`
+    """Found by the review (CLI side of the `pending forever` defect), fixed: `promote --alias staging --wait`
     of a SageMaker model whose endpoint follows prod waits out the whole timeout (3600 s by
     default), then exits 2 saying `pending (waiting for the reconciler ...)`."""
     # The reconciler on the stream takes its step on the change, as it does in AWS and maas dev.

@@ -53,7 +53,7 @@ def test_v2_then_v3_quickly_ends_on_v3_in_service(world: World) -> None:
 
 
 def test_autoscaling_survives_an_alias_change_during_an_update(world: World) -> None:
-    """DEFECT: the scaling saved by revision 2's record is dropped when revision 3 records
+    """Found by the review, fixed: the scaling saved by revision 2's record is dropped when revision 3 records
     its own state (a new revision starts with scaling=None), and v1's targets were already
     deregistered: the endpoint ends on v3 with no autoscaling at all."""
     at_v1(world)
@@ -68,7 +68,7 @@ def test_autoscaling_survives_an_alias_change_during_an_update(world: World) -> 
 
 
 def test_autoscaling_survives_an_update_sagemaker_rolled_back(world: World) -> None:
-    """DEFECT: start_update deregisters v1's scalable target before UpdateEndpoint; when
+    """Found by the review, fixed: start_update deregisters v1's scalable target before UpdateEndpoint; when
     SageMaker rolls the update back to v1, nothing puts it back (the FAILED record drops
     `scaling`), so the endpoint keeps serving v1 without autoscaling, also after a rollback."""
     at_v1(world)
@@ -185,7 +185,7 @@ def test_a_stale_reconciler_cannot_write_an_older_state(world: World) -> None:
 
 
 def test_an_alias_the_endpoint_does_not_follow_does_not_read_pending_forever(world: World) -> None:
-    """DEFECT: `staging` of a SageMaker model whose endpoint follows `prod`: the reconciler
+    """Found by the review, fixed: `staging` of a SageMaker model whose endpoint follows `prod`: the reconciler
     returns None (nothing to do) and records nothing, yet target_of() calls it `pending`
     ("waiting for the reconciler") forever, so `--wait` on it always times out."""
     at_v1(world)
@@ -303,7 +303,7 @@ def throttled(operation: str) -> ClientError:
 
 
 def test_an_update_endpoint_refusal_is_recorded_as_failed_with_its_reason(world: World) -> None:
-    """DEFECT: when UpdateEndpoint itself is refused (AccessDenied, a ValidationException),
+    """Found by the review, fixed: when UpdateEndpoint itself is refused (AccessDenied, a ValidationException),
     _fail writes over the `recorded` read at the start of the step, but _start has already
     written `updating` since: the write conflicts, reconcile() retries the whole step 4 times
     back to back (4 UpdateEndpoint calls), then raises ConflictError("... keeps changing"),
@@ -342,7 +342,7 @@ def test_an_update_endpoint_refusal_is_recorded_as_failed_with_its_reason(world:
 
 
 def test_a_refused_update_endpoint_then_retried_keeps_the_saved_autoscaling(world: World) -> None:
-    """DEFECT: _start saves the scaling and deregisters v1's target, UpdateEndpoint is refused
+    """Found by the review, fixed: _start saves the scaling and deregisters v1's target, UpdateEndpoint is refused
     (throttled) and FAILED is recorded without `scaling`; the retry that succeeds has nothing
     saved to put back, and v1's target is gone: v2 serves without autoscaling."""
     at_v1(world)
@@ -366,7 +366,7 @@ def test_a_refused_update_endpoint_then_retried_keeps_the_saved_autoscaling(worl
 
 
 def test_a_throttled_restore_of_autoscaling_is_retried_not_forgotten(world: World) -> None:
-    """DEFECT: restore_scaling raising a ClientError is recorded as FAILED (without `scaling`);
+    """Found by the review, fixed: restore_scaling raising a ClientError is recorded as FAILED (without `scaling`);
     the next step sees the endpoint done and records in_service with nothing to restore."""
     at_v1(world)
     world.control.promote(world.name, "prod", 2)

@@ -35,7 +35,7 @@ class WatchingCloudWatch:
 def test_the_canary_of_a_sagemaker_model_is_watched_once_the_endpoint_serves_it(
     aws_endpoint: str, model_dir: Path
 ) -> None:
-    """DEFECT (regression): before this change `maas release` moved the endpoint in-process and
+    """Found by the review (regression), fixed: before this change `maas release` moved the endpoint in-process and
     waited for it (EndpointDeployer.sync) before the canary's minutes began. Now on_alias only
     prints the target state (`maas release` has no --wait), so the alarms are watched while the
     endpoint still serves the old version; the release then promotes to 100% having watched

@@ -79,7 +79,7 @@ def test_a_crashing_function_is_retried_then_dead_lettered_from_the_failed_recor
 
 
 def test_stop_while_a_failing_batch_waits_to_retry_does_not_dead_letter_it() -> None:
-    """DEFECT: `_deliver` waits between retries on the stop event, so stop() makes the
+    """Found by the review, fixed: `_deliver` waits between retries on the stop event, so stop() makes the
     remaining retries run back to back and then sends the records to the dead-letter queue:
     stopping `maas dev` dead-letters an alias change that was only waiting for a retry."""
     streams = FakeStreams([record(1, "A#prod")])
