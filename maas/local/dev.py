@@ -295,6 +295,13 @@ def reconciler_trigger(invoke: Callable[[dict[str, Any]], Any]) -> DynamoDBStrea
     from maas.control.events import changed_alias
 
     sqs = boto3.client("sqs")
+    sagemaker = boto3.client("sagemaker")
+    prefix = os.environ.get("MAAS_SAGEMAKER_ENDPOINT_PREFIX", "maas")
+
+    def has_endpoints() -> bool:
+        # The schedule invokes the reconciler for nothing while no endpoint exists: skip it then.
+        return bool(sagemaker.list_endpoints(NameContains=prefix, MaxResults=1).get("Endpoints"))
+
     return DynamoDBStreamTrigger(
         boto3.client("dynamodb"),
         boto3.client("dynamodbstreams"),
@@ -302,6 +309,7 @@ def reconciler_trigger(invoke: Callable[[dict[str, Any]], Any]) -> DynamoDBStrea
         invoke,
         accept=lambda record: changed_alias(record) is not None,
         sweep_seconds=SWEEP_SECONDS,
+        sweep_when=has_endpoints,
         on_failure=dead_letter_queue(sqs, sqs.create_queue(QueueName=RECONCILER_DLQ)["QueueUrl"]),
     )
 

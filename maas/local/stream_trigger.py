@@ -37,7 +37,9 @@ class DynamoDBStreamTrigger:
         retry_seconds: float = 1.0,
         poll_seconds: float = 0.25,
         sweep_seconds: float | None = None,
+        sweep_when: Callable[[], bool] = lambda: True,
         on_failure: Callable[[list[dict[str, Any]]], None] | None = None,
+        stop_timeout: float = 10.0,
     ) -> None:
         self.streams = streams
         self.invoke = invoke
@@ -47,6 +49,8 @@ class DynamoDBStreamTrigger:
         self.retry_seconds = retry_seconds
         self.poll_seconds = poll_seconds
         self.sweep_seconds = sweep_seconds
+        self.sweep_when = sweep_when
+        self.stop_timeout = stop_timeout
         self.on_failure = on_failure or (lambda records: None)
         self.stream_arn = stream_arn or dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
         self._iterators: dict[str, str | None] = {}
@@ -58,10 +62,11 @@ class DynamoDBStreamTrigger:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop polling; a batch in flight is delivered to the end first (the function's own
-        timeout bounds it), and one waiting to be retried is left on the stream, not dead-lettered."""
+        """Stop polling: a batch in flight is given `stop_timeout` seconds to finish (a step cut
+        short is safe: the next one takes it up), and one waiting to be retried is left on the
+        stream, not dead-lettered."""
         self._stop.set()
-        self._thread.join()
+        self._thread.join(timeout=self.stop_timeout)
 
     def poll_once(self) -> int:
         """Read each shard once and deliver what it had; returns how many records were delivered."""
@@ -111,6 +116,8 @@ class DynamoDBStreamTrigger:
             return
         self._next_sweep = time.monotonic() + self.sweep_seconds
         try:
+            if not self.sweep_when():
+                return
             self.invoke({"source": "maas.sweep", "detail-type": "Scheduled Event", "detail": {}})
         except Exception:
             logger.exception("the scheduled sweep failed")
