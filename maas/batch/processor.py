@@ -20,14 +20,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from maas.batch.formats import OutputWriter, Row, format_of, read_rows
+from maas.batch.chunks import read_chunks
+from maas.batch.formats import format_of
+from maas.batch.predicting import predict_chunk
+from maas.batch.writers import OutputWriter
 from maas.errors import InvalidInput, MaasError, ModelNotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from maas.dataplane import DataPlane
     from maas.runtimes import Runtime, Signature
 
@@ -199,15 +198,15 @@ class BatchProcessor:
             errors_path = Path(scratch) / "errors.jsonl"
             counts = {"in": 0, "out": 0, "failed": 0}
             with errors_path.open("w") as errors:
-                for chunk in _chunks(read_rows(source, suffix, runtime.signature), chunk_size):
-                    counts["in"] += len(chunk)
-                    for row, outputs, error in _predict(runtime, chunk, group):
-                        if error is None:
-                            writer.write(row.number, outputs)
-                            counts["out"] += 1
-                        else:
-                            errors.write(json.dumps({"row": row.number, "error": error}) + "\n")
-                            counts["failed"] += 1
+                for chunk in read_chunks(source, suffix, runtime.signature, chunk_size):
+                    counts["in"] += chunk.size
+                    done, failed = predict_chunk(runtime, chunk, group)
+                    for numbers, outputs in done:
+                        writer.write_chunk(numbers, outputs)
+                        counts["out"] += len(numbers)
+                    for number, error in failed:
+                        errors.write(json.dumps({"row": number, "error": error}) + "\n")
+                    counts["failed"] += len(failed)
             writer.close()
             self.s3.upload_file(str(writer.path), bucket, outputs_at)
             if counts["failed"]:
@@ -253,76 +252,3 @@ class BatchProcessor:
             Body=json.dumps(asdict(manifest), indent=2).encode(),
             ContentType="application/json",
         )
-
-
-def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
-    chunk: list[Row] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _predict(
-    runtime: Runtime, chunk: list[Row], group: int | None
-) -> Iterator[tuple[Row, dict[str, np.ndarray], str | None]]:
-    """Predictions for the readable rows of `chunk`, in order. With a dynamic first dimension,
-    in one call and, if that call fails, row by row so that one bad row fails alone; with a
-    fixed one (`group` rows per call), group by group."""
-    good = [(row, row.arrays) for row in chunk if row.arrays is not None]
-    results: dict[int, tuple[dict[str, np.ndarray], str | None]] = {}
-    if good and group is None:
-        try:
-            results.update(_predict_together(runtime, good))
-        except (MaasError, ValueError):
-            for row, arrays in good:
-                results[row.number] = _predict_one(runtime, arrays)
-    elif good and group is not None:
-        for start in range(0, len(good), group):
-            results.update(_predict_group(runtime, good[start : start + group], group))
-    for row in chunk:
-        if row.arrays is None:
-            yield row, {}, row.error
-        else:
-            outputs, failure = results[row.number]
-            yield row, outputs, failure
-
-
-def _predict_together(
-    runtime: Runtime, good: list[tuple[Row, dict[str, np.ndarray]]]
-) -> dict[int, tuple[dict[str, np.ndarray], str | None]]:
-    names = list(good[0][1])
-    outputs = runtime.predict({name: np.stack([arrays[name] for _, arrays in good]) for name in names})
-    return {
-        row.number: ({name: value[index] for name, value in outputs.items()}, None)
-        for index, (row, _) in enumerate(good)
-    }
-
-
-def _predict_group(
-    runtime: Runtime, members: list[tuple[Row, dict[str, np.ndarray]]], group: int
-) -> dict[int, tuple[dict[str, np.ndarray], str | None]]:
-    # A short group (the file's last rows, or a chunk with unreadable rows) is filled with
-    # copies of its last row, whose predictions are dropped: the model takes exactly `group`.
-    filled = members + [members[-1]] * (group - len(members))
-    try:
-        outputs = _predict_together(runtime, filled)
-    except (MaasError, ValueError) as error:
-        first, last = members[0][0].number, members[-1][0].number
-        failure = (
-            f"prediction failed for rows {first}-{last} (the model takes {group} rows per call): "
-            f"{getattr(error, 'message', error)}"
-        )
-        return {row.number: ({}, failure) for row, _ in members}
-    return {row.number: outputs[row.number] for row, _ in members}
-
-
-def _predict_one(runtime: Runtime, arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str | None]:
-    try:
-        single = runtime.predict({name: array[None, ...] for name, array in arrays.items()})
-    except (MaasError, ValueError) as error:
-        return {}, f"prediction failed: {getattr(error, 'message', error)}"
-    return {name: value[0] for name, value in single.items()}, None
