@@ -8,11 +8,14 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import numpy as np
 
-from maas.batch.formats import RawRow, check_row, open_npy, read_raw_rows
+from maas.batch.formats import RawRow, check_row, jsonl_row, open_npy, read_raw_rows
 from maas.errors import InvalidInput
 from maas.protocol.codec import decode_values
+
+_decode_json = msgspec.json.Decoder().decode
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -43,40 +46,99 @@ class Chunk:
 def read_chunks(
     path: Path, suffix: str, signature: Signature, size: int, *, first_row: int = 0
 ) -> Iterator[Chunk]:
-    """The rows of the file at `path` in chunks of `size`, each checked as a whole."""
+    """The rows of the file at `path` in chunks of `size`, each checked as a whole; rows are
+    numbered from `first_row` (a part of a split file starts where the part before it ended)."""
     if suffix == ".npy":
-        # Slices of the memory map: a chunk is converted in one call, never row by row.
-        array = open_npy(path, signature)
-        name = signature.inputs[0].name
-        for start in range(0, len(array), size):
-            block = array[start : start + size]
-            numbers = list(range(first_row + start, first_row + start + len(block)))
-            yield _checked(numbers, {name: block}, signature) or _row_by_row(
-                [RawRow(number, values={name: row}) for number, row in zip(numbers, block, strict=True)],
-                signature,
-            )
-        return
-    batch: list[RawRow] = []
-    for raw in read_raw_rows(path, suffix, signature, first_row=first_row):
-        batch.append(raw)
-        if len(batch) == size:
-            yield chunk_of(batch, signature)
-            batch = []
-    if batch:
-        yield chunk_of(batch, signature)
+        yield from _npy_chunks(path, signature, size, first_row)
+    elif suffix == ".jsonl" and len(signature.inputs) == 1:
+        yield from _bare_jsonl_chunks(path, signature, size, first_row)
+    else:
+        pending = _Pending(signature)
+        for raw in read_raw_rows(path, suffix, signature, first_row=first_row):
+            pending.add(raw)
+            if pending.size == size:
+                yield pending.chunk()
+        if pending.size:
+            yield pending.chunk()
 
 
-def chunk_of(raws: list[RawRow], signature: Signature) -> Chunk:
-    """`raws` checked at once, or row by row if the whole fails."""
-    readable = [raw for raw in raws if raw.values is not None]
-    unreadable = [(raw.number, raw.error or "cannot read row") for raw in raws if raw.values is None]
-    values = {spec.name: [raw.values[spec.name] for raw in readable] for spec in signature.inputs}  # type: ignore[index]
-    chunk = _checked([raw.number for raw in readable], values, signature) if readable else None
-    if chunk is None:
-        chunk = _row_by_row(readable, signature)
-    chunk.size = len(raws)
-    chunk.failed = sorted(chunk.failed + unreadable)
-    return chunk
+class _Pending:
+    """The rows of the next chunk, as read: values per input, and the unreadable rows."""
+
+    def __init__(self, signature: Signature) -> None:
+        self.signature = signature
+        self.names = [spec.name for spec in signature.inputs]
+        self._reset()
+
+    def _reset(self) -> None:
+        self.size = 0
+        self.numbers: list[int] = []
+        self.values: dict[str, list[Any]] = {name: [] for name in self.names}
+        self.unreadable: list[tuple[int, str]] = []
+
+    def add(self, raw: RawRow) -> None:
+        self.size += 1
+        if raw.values is None:
+            self.unreadable.append((raw.number, raw.error or "cannot read row"))
+            return
+        self.numbers.append(raw.number)
+        for name in self.names:
+            self.values[name].append(raw.values[name])
+
+    def chunk(self) -> Chunk:
+        """The rows so far, checked at once or, if that fails, row by row; then a fresh chunk."""
+        chunk = _checked(self.numbers, self.values, self.signature) if self.numbers else None
+        if chunk is None:
+            raws = [
+                RawRow(number, values={name: self.values[name][index] for name in self.names})
+                for index, number in enumerate(self.numbers)
+            ]
+            chunk = _row_by_row(raws, self.signature)
+        chunk.size = self.size
+        chunk.failed = sorted(chunk.failed + self.unreadable)
+        self._reset()
+        return chunk
+
+
+def _bare_jsonl_chunks(path: Path, signature: Signature, size: int, first_row: int) -> Iterator[Chunk]:
+    # The common case, a single-input model fed bare arrays, without an object per row: a line
+    # msgspec reads as an array is a row; anything else goes through the full reading of a line.
+    name = signature.inputs[0].name
+    pending = _Pending(signature)
+    numbers, values = pending.numbers, pending.values[name]
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as stream:
+        for number, line in enumerate(stream, start=first_row):
+            try:
+                document = _decode_json(line)
+            except (msgspec.DecodeError, RecursionError):
+                document = None
+            if type(document) is list:
+                numbers.append(number)
+                values.append(document)
+                pending.size += 1
+            else:
+                raw = jsonl_row(number, line, signature)
+                if raw is None:
+                    continue  # a blank line
+                pending.add(raw)
+            if pending.size == size:
+                yield pending.chunk()
+                numbers, values = pending.numbers, pending.values[name]
+    if pending.size:
+        yield pending.chunk()
+
+
+def _npy_chunks(path: Path, signature: Signature, size: int, first_row: int) -> Iterator[Chunk]:
+    # Slices of the memory map: a chunk is converted in one call, never row by row.
+    array = open_npy(path, signature)
+    name = signature.inputs[0].name
+    for start in range(0, len(array), size):
+        block = array[start : start + size]
+        numbers = list(range(first_row + start, first_row + start + len(block)))
+        yield _checked(numbers, {name: block}, signature) or _row_by_row(
+            [RawRow(number, values={name: row}) for number, row in zip(numbers, block, strict=True)],
+            signature,
+        )
 
 
 def _checked(numbers: list[int], values: dict[str, Any], signature: Signature) -> Chunk | None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from maas.runtimes import Signature, TensorSpec
 
 FORMATS = (".jsonl", ".csv", ".npy")
+_decode_json = msgspec.json.Decoder().decode
 
 
 @dataclass
@@ -111,29 +112,35 @@ def row_array(spec: TensorSpec, values: Any) -> np.ndarray:
 
 
 def _jsonl_rows(stream: io.TextIOBase, signature: Signature, first_row: int) -> Iterator[RawRow]:
-    single = signature.inputs[0] if len(signature.inputs) == 1 else None
     for number, line in enumerate(stream, start=first_row):
-        if not line.strip():
-            continue
-        try:
-            document = _parse_json(line)
-            if isinstance(document, list):
-                if single is None:
-                    raise ValueError("a bare array only fits a model with one input")
-                values = {single.name: document}
-            elif isinstance(document, dict) and isinstance(document.get("inputs"), list):
-                values = {item["name"]: item["data"] for item in document["inputs"]}
-            else:
-                raise ValueError('expected {"inputs": [...]} or an array')
-            for spec in signature.inputs:
-                if spec.name not in values:
-                    raise ValueError(f"missing input '{spec.name}'")
-            yield RawRow(number, values=values)
-        except (ValueError, TypeError, KeyError) as error:
-            yield RawRow(number, error=f"cannot read row: {error}")
-        except RecursionError:
-            # json.loads recurses per nesting level: a line of 200,000 brackets fails alone.
-            yield RawRow(number, error="cannot read row: the JSON is nested too deeply")
+        row = jsonl_row(number, line, signature)
+        if row is not None:
+            yield row
+
+
+def jsonl_row(number: int, line: str, signature: Signature) -> RawRow | None:
+    """Row `number` of a JSON Lines file, from its `line`; None for a blank line (skipped)."""
+    if not line.strip():
+        return None
+    try:
+        document = _parse_json(line)
+        if isinstance(document, list):
+            if len(signature.inputs) != 1:
+                raise ValueError("a bare array only fits a model with one input")
+            values = {signature.inputs[0].name: document}
+        elif isinstance(document, dict) and isinstance(document.get("inputs"), list):
+            values = {item["name"]: item["data"] for item in document["inputs"]}
+        else:
+            raise ValueError('expected {"inputs": [...]} or an array')
+        for spec in signature.inputs:
+            if spec.name not in values:
+                raise ValueError(f"missing input '{spec.name}'")
+        return RawRow(number, values=values)
+    except (ValueError, TypeError, KeyError) as error:
+        return RawRow(number, error=f"cannot read row: {error}")
+    except RecursionError:
+        # json.loads recurses per nesting level: a line of 200,000 brackets fails alone.
+        return RawRow(number, error="cannot read row: the JSON is nested too deeply")
 
 
 def _parse_json(line: str) -> Any:
@@ -141,7 +148,7 @@ def _parse_json(line: str) -> Any:
     (NaN, lone surrogates, numbers out of range), json's, so that what a row may hold and the
     reasons a row fails stay those of json.loads."""
     try:
-        return msgspec.json.decode(line)
+        return _decode_json(line)
     except (msgspec.DecodeError, RecursionError):
         return json.loads(line)
 
