@@ -20,8 +20,8 @@ from maas.batch.progress import PartProgress
 from maas.batch.split import PartJob, Splitter, default_part_bytes
 from maas.batch.sqs import SqsBatchHandler
 from maas.local.context import LocalLambdaContext
-from maas.local.trigger import SqsTrigger
 from maas.local.demo import build_digits_onnx
+from maas.local.trigger import SqsTrigger
 from maas.registry import Registry
 from tests.functional.conftest import upload
 
