@@ -108,13 +108,30 @@ def unsplit(env: dict[str, Any], key: str, body: bytes) -> tuple[bytes, bytes]:
     return read(env, done.output), errors
 
 
-def joined(env: dict[str, Any], found: dict[str, Any], what: str) -> bytes:
-    """The parts' files of `what` (output or errors) one after the other; CSV headers once."""
-    pieces = [read(env, part[what]) for part in found["parts"] if part[what]]
-    if found["output"] and pieces and found["parts"][0]["output"].endswith(".csv") and what == "output":
-        header = pieces[0].split(b"\n", 1)[0] + b"\n"
-        pieces = [header] + [piece.split(b"\n", 1)[1] for piece in pieces if piece]
-    return b"".join(pieces)
+def fetched(env: dict[str, Any], key: str, directory: Path) -> tuple[bytes, bytes]:
+    """What `maas batch get KEY` writes: the split file's outputs and errors joined, one file each."""
+    from maas.cli import main
+
+    found = manifest(env, "outputs/" + key[len("inputs/") :].replace(".npy", ".npz") + ".manifest.json")
+    assert (
+        main(
+            [
+                "batch",
+                "get",
+                key,
+                "-o",
+                str(directory),
+                "--endpoint-url",
+                env["endpoint"],
+                "--bucket",
+                env["bucket"],
+            ]
+        )
+        == 0
+    )
+    output = directory / found["input"].replace("inputs/", "outputs/", 1).replace(".npy", ".npz")
+    errors = directory / (found["input"].replace("inputs/", "errors/", 1) + ".errors.jsonl")
+    return output.read_bytes(), errors.read_bytes() if errors.exists() else b""
 
 
 def jsonl_rows(count: int, *, bad: tuple[int, ...] = ()) -> bytes:
@@ -124,7 +141,9 @@ def jsonl_rows(count: int, *, bad: tuple[int, ...] = ()) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def test_a_file_split_into_8_parts_gives_exactly_its_rows_once_each(split_env: dict[str, Any]) -> None:
+def test_a_file_split_into_8_parts_gives_exactly_its_rows_once_each(
+    split_env: dict[str, Any], tmp_path: Path
+) -> None:
     body = jsonl_rows(300, bad=(0, 41, 299))  # about 57 KB: 29 parts of 2 KB
     submit(split_env, KEY, body)
     drain(split_env)
@@ -136,8 +155,7 @@ def test_a_file_split_into_8_parts_gives_exactly_its_rows_once_each(split_env: d
     assert sorted(split_env["runs"]) == sorted({run for run in split_env["runs"]})
     assert len(split_env["runs"]) == len(found["parts"])
     outputs, errors = unsplit(split_env, KEY, body)
-    assert joined(split_env, found, "output") == outputs
-    assert joined(split_env, found, "errors") == errors
+    assert fetched(split_env, KEY, tmp_path) == (outputs, errors)
     rows = [json.loads(line)["row"] for line in outputs.splitlines()]
     assert rows == [n for n in range(300) if n not in (0, 41, 299)]
     assert found["status"] == "succeeded" and found["output"].endswith("/")
@@ -190,7 +208,7 @@ def test_a_batch_of_several_parts_runs_one_and_sends_the_others_back(split_env: 
 
 
 def test_a_part_that_fails_once_is_retried_and_every_row_still_lands_once(
-    split_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    split_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from maas.errors import BackendUnavailable
 
@@ -215,9 +233,7 @@ def test_a_part_that_fails_once_is_retried_and_every_row_still_lands_once(
         time.sleep(1.2)
     found = manifest(split_env)
     assert (found["rows_in"], found["rows_out"], found["rows_failed"]) == (200, 199, 1)
-    outputs, errors = unsplit(split_env, KEY, body)
-    assert joined(split_env, found, "output") == outputs
-    assert joined(split_env, found, "errors") == errors
+    assert fetched(split_env, KEY, tmp_path) == unsplit(split_env, KEY, body)
 
 
 def test_a_re_upload_while_parts_run_leaves_the_newer_uploads_results(split_env: dict[str, Any]) -> None:
@@ -236,6 +252,7 @@ def test_a_re_upload_while_parts_run_leaves_the_newer_uploads_results(split_env:
 
 def test_csv_with_quoted_newlines_crlf_and_no_final_newline_splits_at_record_ends(
     split_env: dict[str, Any],
+    tmp_path: Path,
 ) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -252,12 +269,10 @@ def test_csv_with_quoted_newlines_crlf_and_no_final_newline_splits_at_record_end
     found = manifest(split_env, "outputs/exact/big.csv.manifest.json")
     assert len(found["parts"]) >= 8
     assert (found["rows_in"], found["rows_out"], found["rows_failed"]) == (150, 135, 15)
-    outputs, errors = unsplit(split_env, key, body)
-    assert joined(split_env, found, "output") == outputs
-    assert joined(split_env, found, "errors") == errors
+    assert fetched(split_env, key, tmp_path) == unsplit(split_env, key, body)
 
 
-def test_a_npy_file_splits_by_rows(split_env: dict[str, Any]) -> None:
+def test_a_npy_file_splits_by_rows(split_env: dict[str, Any], tmp_path: Path) -> None:
     rows = (np.arange(200 * 64, dtype=np.float32).reshape(200, 64) % 17).astype(np.float32)
     rows[13, 0] = np.nan  # fails alone, as unsplit
     buffer = io.BytesIO()
@@ -268,14 +283,18 @@ def test_a_npy_file_splits_by_rows(split_env: dict[str, Any]) -> None:
     found = manifest(split_env, "outputs/exact/big.npz.manifest.json")
     assert len(found["parts"]) >= 8
     assert (found["rows_in"], found["rows_out"], found["rows_failed"]) == (200, 199, 1)
-    parts = [np.load(io.BytesIO(read(split_env, part["output"]))) for part in found["parts"]]
-    expected_bytes, _ = unsplit(split_env, key, buffer.getvalue())
-    expected = np.load(io.BytesIO(expected_bytes))
+    joined_bytes, errors = fetched(split_env, key, tmp_path)
+    expected_bytes, expected_errors = unsplit(split_env, key, buffer.getvalue())
+    joined, expected = np.load(io.BytesIO(joined_bytes)), np.load(io.BytesIO(expected_bytes))
+    assert sorted(joined.files) == sorted(expected.files) == ["label", "probabilities", "row"]
     for name in expected.files:
-        assert np.array_equal(np.concatenate([part[name] for part in parts]), expected[name])
+        assert np.array_equal(joined[name], expected[name])
+    assert errors == expected_errors
 
 
-def test_a_line_longer_than_a_part_makes_fewer_parts_and_loses_nothing(split_env: dict[str, Any]) -> None:
+def test_a_line_longer_than_a_part_makes_fewer_parts_and_loses_nothing(
+    split_env: dict[str, Any], tmp_path: Path
+) -> None:
     lines = (
         [json.dumps([1.0] * 64)] * 10 + [json.dumps([0.123456789] * 64 * 4)] + [json.dumps([2.0] * 64)] * 40
     )
@@ -284,9 +303,7 @@ def test_a_line_longer_than_a_part_makes_fewer_parts_and_loses_nothing(split_env
     drain(split_env)
     found = manifest(split_env)
     assert (found["rows_in"], found["rows_out"], found["rows_failed"]) == (51, 50, 1)
-    outputs, errors = unsplit(split_env, KEY, body)
-    assert joined(split_env, found, "output") == outputs
-    assert joined(split_env, found, "errors") == errors
+    assert fetched(split_env, KEY, tmp_path) == unsplit(split_env, KEY, body)
 
 
 @pytest.mark.parametrize("body", [b"", b"\n\n", jsonl_rows(3)], ids=["empty", "blank-lines", "small"])
@@ -317,3 +334,28 @@ def test_the_splitter_is_wired_from_the_settings(split_env: dict[str, Any]) -> N
     handler = sqs_handler(plane, settings)
     assert handler.splitter is not None and handler.splitter.part_bytes(900) == int(0.002 * 1024 * 1024)
     assert sqs_handler(plane, PredictSettings(idempotency_table=split_env["table"])).splitter is None
+
+
+def test_status_counts_the_parts_done_while_a_split_file_runs(
+    split_env: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from maas.cli import main
+
+    split_env["s3"].put_bucket_versioning(
+        Bucket=split_env["bucket"], VersioningConfiguration={"Status": "Enabled"}
+    )
+    submit(split_env, KEY, jsonl_rows(100))
+    drain(split_env, most=2)  # planned, and one part run
+    capsys.readouterr()
+    arguments = ["--endpoint-url", split_env["endpoint"], "--bucket", split_env["bucket"]]
+    assert main(["batch", "status", KEY, "--json", *arguments]) == 0
+    pending = json.loads(capsys.readouterr().out)
+    assert pending["state"] == "pending"
+    assert pending["progress"]["parts_done"] == 1 and pending["progress"]["parts"] >= 8
+    assert main(["batch", "status", KEY, *arguments]) == 0
+    assert f"1 of {pending['progress']['parts']} parts done" in capsys.readouterr().out
+    drain(split_env)
+    capsys.readouterr()
+    assert main(["batch", "status", KEY, "--json", *arguments]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert (done["state"], done["manifest"]["rows_in"], "progress" in done) == ("done", 100, False)
