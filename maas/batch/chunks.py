@@ -4,6 +4,7 @@ them, so that a bad row still fails alone with the reason the OIP API would give
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ import numpy as np
 from maas.batch.formats import RawRow, check_row, jsonl_row, open_npy, read_raw_rows
 from maas.errors import InvalidInput
 from maas.protocol.codec import decode_values
+from maas.protocol.datatypes import Datatype
 
 _decode_json = msgspec.json.Decoder().decode
 
@@ -50,8 +52,8 @@ def read_chunks(
     numbered from `first_row` (a part of a split file starts where the part before it ended)."""
     if suffix == ".npy":
         yield from _npy_chunks(path, signature, size, first_row)
-    elif suffix == ".jsonl" and len(signature.inputs) == 1:
-        yield from _bare_jsonl_chunks(path, signature, size, first_row)
+    elif suffix == ".jsonl":
+        yield from _jsonl_chunks(path, signature, size, first_row)
     else:
         pending = _Pending(signature)
         for raw in read_raw_rows(path, suffix, signature, first_row=first_row):
@@ -75,6 +77,9 @@ class _Pending:
         self.numbers: list[int] = []
         self.values: dict[str, list[Any]] = {name: [] for name in self.names}
         self.unreadable: list[tuple[int, str]] = []
+        # numpy turns true/false mixed with numbers into numbers, where a row of booleans alone
+        # is refused by a numeric input: such a chunk is checked row by row.
+        self.maybe_booleans = False
 
     def add(self, raw: RawRow) -> None:
         self.size += 1
@@ -87,7 +92,9 @@ class _Pending:
 
     def chunk(self) -> Chunk:
         """The rows so far, checked at once or, if that fails, row by row; then a fresh chunk."""
-        chunk = _checked(self.numbers, self.values, self.signature) if self.numbers else None
+        chunk = None
+        if self.numbers and not (self.maybe_booleans and _numeric_inputs(self.signature)):
+            chunk = _checked(self.numbers, self.values, self.signature)
         if chunk is None:
             raws = [
                 RawRow(number, values={name: self.values[name][index] for name in self.names})
@@ -100,21 +107,22 @@ class _Pending:
         return chunk
 
 
-def _bare_jsonl_chunks(path: Path, signature: Signature, size: int, first_row: int) -> Iterator[Chunk]:
-    # The common case, a single-input model fed bare arrays, without an object per row: a line
+def _jsonl_chunks(path: Path, signature: Signature, size: int, first_row: int) -> Iterator[Chunk]:
+    # For a single-input model fed bare arrays (the common case), no object per row: a line
     # msgspec reads as an array is a row; anything else goes through the full reading of a line.
-    name = signature.inputs[0].name
+    single = signature.inputs[0].name if len(signature.inputs) == 1 else None
     pending = _Pending(signature)
-    numbers, values = pending.numbers, pending.values[name]
     with path.open("r", encoding="utf-8", errors="replace", newline="") as stream:
         for number, line in enumerate(stream, start=first_row):
-            try:
-                document = _decode_json(line)
-            except (msgspec.DecodeError, RecursionError):
-                document = None
+            if "true" in line or "false" in line:
+                pending.maybe_booleans = True
+            document = None
+            if single is not None:
+                with contextlib.suppress(msgspec.DecodeError, RecursionError):
+                    document = _decode_json(line)
             if type(document) is list:
-                numbers.append(number)
-                values.append(document)
+                pending.numbers.append(number)
+                pending.values[single].append(document)  # type: ignore[index]
                 pending.size += 1
             else:
                 raw = jsonl_row(number, line, signature)
@@ -123,9 +131,12 @@ def _bare_jsonl_chunks(path: Path, signature: Signature, size: int, first_row: i
                 pending.add(raw)
             if pending.size == size:
                 yield pending.chunk()
-                numbers, values = pending.numbers, pending.values[name]
     if pending.size:
         yield pending.chunk()
+
+
+def _numeric_inputs(signature: Signature) -> bool:
+    return any(spec.datatype not in (Datatype.BOOL, Datatype.BYTES) for spec in signature.inputs)
 
 
 def _npy_chunks(path: Path, signature: Signature, size: int, first_row: int) -> Iterator[Chunk]:
