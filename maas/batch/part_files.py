@@ -62,6 +62,7 @@ def write_plan(processor: BatchProcessor, parts: list[PartJob]) -> str:
 def process_part(processor: BatchProcessor, part: PartJob) -> tuple[dict[str, Any], ModelRef]:
     """Predicts the rows of `part` and uploads its outputs and errors; (its result, the version
     that ran it). Raises PartReplaced if the object changed under it, MaasError as a file would."""
+    started, started_at = time.perf_counter(), time.time()
     model, selector, relative = split_key(part.key, processor.dataplane)
     suffix = format_of(part.key)
     ref = processor.lambda_version(model, part.model_version)
@@ -92,6 +93,8 @@ def process_part(processor: BatchProcessor, part: PartJob) -> tuple[dict[str, An
         "rows_failed": counts["failed"],
         "output": outputs_at,
         "errors": errors_key if counts["failed"] else None,
+        "started_at": round(started_at, 3),
+        "duration_seconds": round(time.perf_counter() - started, 3),
     }
     return result, ref
 
