@@ -165,3 +165,23 @@ def test_npy_files_that_cannot_be_cut_by_rows_run_whole() -> None:
     assert npy_layout(head(np.zeros(3, dtype=[("a", "f4"), ("b", "i4")]))) is None
     assert npy_layout(head(np.zeros((4, 3)))) is not None
     assert Layout().header_end == 0
+
+
+def test_a_quote_inside_an_unquoted_csv_field_moves_cuts_but_reads_every_record_once(tmp_path: Path) -> None:
+    lines = ["x_0,x_1"] + [f"{n},{n}" for n in range(40)]
+    lines[5], lines[15] = '4,5"x', '14,y"z'  # two lone quotes: the csv module reads them as text
+    data = ("\n".join(lines) + "\n").encode()
+    planned, layout = line_parts(blocks(data, 16), len(data), 8, csv=True)
+    assert not any(data.index(b'5"x') < part.start <= data.index(b'y"z') for part in planned)
+    whole = tmp_path / "whole.csv"
+    whole.write_bytes(data)
+    joined = []
+    for part in planned:
+        piece = tmp_path / f"{part.index}.csv"
+        piece.write_bytes(data[: layout.header_end] + data[part.start : part.end])
+        joined += rows_of(piece, ".csv", part.first_row)
+    expected = rows_of(whole, ".csv")
+    # Every record once, read as the whole file reads it; only the numbers after the stretch differ.
+    assert [(values, error) for _, values, error in joined] == [
+        (values, error) for _, values, error in expected
+    ]
