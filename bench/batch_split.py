@@ -3,7 +3,8 @@ time x parts / concurrency: how close splitting gets to running its parts side b
 
 `maas dev` runs in a subprocess with `--workers W` batch workers (its local Lambda runtime polls
 the batch queue with W pollers, as Lambda's event source mapping scales), and
-MAAS_BATCH_PART_MB set just above the size of a 1x file. The 1x file (ROWS digits rows, JSON
+MAAS_BATCH_PART_MB set just above the size of a 1x file; a file of one part per worker warms
+the workers first (maas dev starts them on demand, a cold start of seconds). The 1x file (ROWS digits rows, JSON
 Lines) runs whole; the 10x file (the same rows ten times) is split into 10 parts. Prints:
 the 1x file's time, the 10x file's wall time (upload to manifest, as `maas batch submit`
 sees it, and the manifest's own duration, planning to last part), the mean part time, and
@@ -76,7 +77,11 @@ def main() -> None:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit((scratch / "dev.log").read_text())
             time.sleep(0.5)
-        submit(aws, one)  # warm: the batch workers load the model
+        # Warm every batch worker (maas dev starts them on demand): a file of one part per
+        # worker, whose parts run side by side, each worker loading the model once.
+        warm = scratch / "warm.jsonl"
+        warm.write_text(lines * args.workers)
+        submit(aws, warm)
         whole, whole_wall = submit(aws, one)
         split, split_wall = submit(aws, ten)
     finally:
