@@ -359,3 +359,61 @@ def test_status_counts_the_parts_done_while_a_split_file_runs(
     assert main(["batch", "status", KEY, "--json", *arguments]) == 0
     done = json.loads(capsys.readouterr().out)
     assert (done["state"], done["manifest"]["rows_in"], "progress" in done) == ("done", 100, False)
+
+
+def test_a_part_whose_run_died_after_writing_its_outputs_runs_again_and_counts_once(
+    split_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    progress: PartProgress = split_env["splitter"].progress
+    real = progress.finish
+    deaths = {"left": 1}
+
+    def dies_once(job_id: str, index: int, result: dict[str, Any]) -> Any:
+        if index == 2 and deaths["left"]:
+            deaths["left"] -= 1
+            raise RuntimeError("the invocation was killed")  # after the part's files were written
+        return real(job_id, index, result)
+
+    monkeypatch.setattr(progress, "finish", dies_once)
+    body = jsonl_rows(150, bad=(3, 77))
+    submit(split_env, KEY, body)
+    for _ in range(10):
+        drain(split_env)
+        if split_env["s3"].list_objects_v2(Bucket=split_env["bucket"], Prefix=MANIFEST).get("KeyCount"):
+            break
+        import time
+
+        time.sleep(1.2)
+    found = manifest(split_env)
+    assert [index for _, index in split_env["runs"]].count(2) == 2  # it really ran twice
+    assert (found["rows_in"], found["rows_out"], found["rows_failed"]) == (150, 148, 2)
+    assert fetched(split_env, KEY, tmp_path) == unsplit(split_env, KEY, body)
+
+
+def test_a_part_that_can_never_run_fails_the_file_naming_the_part(
+    split_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maas.errors import ModelNotFound
+
+    real = split_module.process_part
+
+    def retired(processor: BatchProcessor, part: PartJob) -> Any:
+        if part.index == 4:
+            raise ModelNotFound("model 'exact' version 1 was retired")
+        return real(processor, part)
+
+    monkeypatch.setattr(split_module, "process_part", retired)
+    submit(split_env, KEY, jsonl_rows(100))
+    drain(split_env)
+    found = manifest(split_env)
+    assert found["status"] == "failed"
+    assert found["reason"].startswith("part 5 of ") and "was retired" in found["reason"]
+
+
+def test_a_npy_of_no_rows_runs_whole(split_env: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((0, 64), dtype=np.float32))
+    submit(split_env, "inputs/exact/none.npy", buffer.getvalue())
+    drain(split_env)
+    found = manifest(split_env, "outputs/exact/none.npz.manifest.json")
+    assert (found["rows_in"], "parts" in found, split_env["runs"]) == (0, False, [])
