@@ -25,7 +25,7 @@ from maas.batch.processor import ERRORS, OUTPUTS, Manifest, output_key, split_ke
 if TYPE_CHECKING:
     from maas.batch.processor import BatchProcessor
     from maas.batch.split import PartJob
-    from maas.sources import ModelRef
+    from maas.names import ModelRef
 
 BLOCK = 8 * 1024 * 1024
 

@@ -28,8 +28,8 @@ from maas.errors import InvalidInput, MaasError, ModelNotFound
 
 if TYPE_CHECKING:
     from maas.dataplane import DataPlane
+    from maas.names import ModelRef
     from maas.runtimes import Runtime, Signature
-    from maas.sources import ModelRef
 
 logger = logging.getLogger(__name__)
 
