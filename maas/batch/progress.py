@@ -58,13 +58,6 @@ class PartProgress:
             return None
         return [json.loads(item[_result_name(number)]["S"]) for number in range(parts)]
 
-    def done(self, job_id: str) -> int:
-        """How many parts of `job_id` are done."""
-        item = self.client.get_item(
-            TableName=self.table, Key={"id": {"S": ITEM_PREFIX + job_id}}, ConsistentRead=True
-        ).get("Item", {})
-        return len(item.get("done", {}).get("NS", []))
-
 
 def _result_name(index: int) -> str:
     return f"part_{index:05d}"

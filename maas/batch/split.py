@@ -35,10 +35,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PART_MESSAGE = "maas_batch_part"
-# What one invocation is planned to get through: bytes of JSON Lines per second, measured by
-# bench/batch_split.py for one part (BENCHMARKS.md, about 20 MB/s on the 2-core sandbox for
-# the digits model), divided by 4 for a 1 GB Lambda's share of a CPU and larger models; and
-# half the function's timeout, the other half left for a slower model or a slow S3.
+# What one invocation is planned to get through: bytes of JSON Lines per second, as measured
+# for the digits model on the 2-core sandbox (BENCHMARKS.md: about 20 MB/s in
+# bench/batch_throughput.py, 5-14 MB/s per part in bench/batch_split.py with two parts at once
+# and the machine shared), taken at 5 MB/s for a 1 GB Lambda's share of a CPU and larger
+# models; and half the function's timeout, the other half left for a slower model or S3.
 MEASURED_BYTES_PER_SECOND = 5 * 1024 * 1024
 TIMEOUT_SHARE = 0.5
 # A part, its outputs and its errors are in /tmp at once: at most this share of it each.
