@@ -60,6 +60,15 @@ class PredictSettings:
         doc="DynamoDB table that makes each uploaded object processed once."
     )
     batch_chunk_rows: int = setting(1024, ge=1, doc="Rows predicted per call in batch inference.")
+    batch_queue_url: str | None = setting(
+        doc="The batch queue, to which a batch file larger than a part sends its parts "
+        "(with MAAS_IDEMPOTENCY_TABLE); without it every file runs whole."
+    )
+    batch_part_mb: float | None = setting(
+        gt=0,
+        doc="How large a part of a split batch file is; default: what half the function's "
+        "timeout gets through at the measured throughput, at most 30% of /tmp (maas.batch.split).",
+    )
     server_name: str = setting("maas", doc="The name server metadata reports.")
     preload: list[str] = setting([], doc="Models to load and warm at cold start (a JSON list).")  # noqa: RUF009
     sagemaker_endpoint_prefix: str = setting(

@@ -76,6 +76,9 @@ class BatchTrigger(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
         function.add_environment("MAAS_IDEMPOTENCY_TABLE", self.idempotency.table_name)
+        # A file larger than one invocation gets through is split: its parts go on this queue.
+        function.add_environment("MAAS_BATCH_QUEUE_URL", self.queue.queue_url)
+        self.queue.grant_send_messages(function)
         assert function.role is not None
         function.role.add_to_principal_policy(
             iam.PolicyStatement(

@@ -1,4 +1,4 @@
-"""Batch file formats: rows in (streamed), predictions and errors out.
+"""Batch file formats: rows in, streamed (outputs: maas.batch.writers; chunks: maas.batch.chunks).
 
 - JSON Lines: each line an OIP-style `{"inputs": [{"name", "data", ...}]}` for one row, or a
   bare array (the row of a single-input model). Output: one JSON object per row.
@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import numpy as np
 
 from maas.errors import InvalidInput
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from maas.runtimes import Signature, TensorSpec
 
 FORMATS = (".jsonl", ".csv", ".npy")
+_decode_json = msgspec.json.Decoder().decode
 
 
 @dataclass
@@ -43,6 +45,16 @@ class Row:
     error: str | None = None
 
 
+@dataclass
+class RawRow:
+    """One input row as read, before it is checked: its number, the values of each input
+    (JSON values, or a row of a .npy array) or the reason it cannot be read."""
+
+    number: int
+    values: dict[str, Any] | None = None
+    error: str | None = None
+
+
 def format_of(key: str) -> str:
     for suffix in FORMATS:
         if key.endswith(suffix):
@@ -50,19 +62,41 @@ def format_of(key: str) -> str:
     raise InvalidInput(f"'{key}' is not a batch file maas reads (expected {', '.join(FORMATS)})")
 
 
-def read_rows(path: Path, suffix: str, signature: Signature) -> Iterator[Row]:
-    """Every row of the file at `path`, in order, read lazily."""
+def read_rows(path: Path, suffix: str, signature: Signature, *, first_row: int = 0) -> Iterator[Row]:
+    """Every row of the file at `path`, in order, read lazily and checked one by one; rows are
+    numbered from `first_row` (a part of a split file starts where the part before it ended)."""
+    for raw in read_raw_rows(path, suffix, signature, first_row=first_row):
+        yield check_row(raw, signature)
+
+
+def read_raw_rows(path: Path, suffix: str, signature: Signature, *, first_row: int = 0) -> Iterator[RawRow]:
+    """Every row of the file at `path`, in order, read lazily but not yet checked against the
+    signature (maas.batch.chunks checks a whole chunk at once)."""
     if suffix == ".npy":
-        yield from _npy_rows(path, signature)
+        array = open_npy(path, signature)
+        spec = signature.inputs[0]
+        for index in range(len(array)):
+            yield RawRow(first_row + index, values={spec.name: array[index]})
         return
     with path.open("r", encoding="utf-8", errors="replace", newline="") as stream:
         if suffix == ".jsonl":
-            yield from _jsonl_rows(stream, signature)
+            yield from _jsonl_rows(stream, signature, first_row)
         else:
-            yield from _csv_rows(stream, signature)
+            yield from _csv_rows(stream, signature, first_row)
 
 
-def _row_array(spec: TensorSpec, values: Any) -> np.ndarray:
+def check_row(raw: RawRow, signature: Signature) -> Row:
+    """`raw` checked as the OIP API checks a request's tensors, input by input."""
+    if raw.values is None:
+        return Row(raw.number, error=raw.error)
+    try:
+        arrays = {spec.name: row_array(spec, raw.values[spec.name]) for spec in signature.inputs}
+    except (ValueError, TypeError) as error:
+        return Row(raw.number, error=f"cannot read row: {error}")
+    return Row(raw.number, arrays=arrays)
+
+
+def row_array(spec: TensorSpec, values: Any) -> np.ndarray:
     """One row of input `spec`, checked as the OIP API checks a tensor (kind, range, finite)."""
     try:
         array = decode_values(spec.name, values, spec.datatype)
@@ -77,35 +111,49 @@ def _row_array(spec: TensorSpec, values: Any) -> np.ndarray:
     return array.reshape(row_shape)
 
 
-def _jsonl_rows(stream: io.TextIOBase, signature: Signature) -> Iterator[Row]:
-    single = signature.inputs[0] if len(signature.inputs) == 1 else None
-    for number, line in enumerate(stream):
-        if not line.strip():
-            continue
-        try:
-            document = json.loads(line)
-            if isinstance(document, list):
-                if single is None:
-                    raise ValueError("a bare array only fits a model with one input")
-                values = {single.name: document}
-            elif isinstance(document, dict) and isinstance(document.get("inputs"), list):
-                values = {item["name"]: item["data"] for item in document["inputs"]}
-            else:
-                raise ValueError('expected {"inputs": [...]} or an array')
-            arrays = {}
-            for spec in signature.inputs:
-                if spec.name not in values:
-                    raise ValueError(f"missing input '{spec.name}'")
-                arrays[spec.name] = _row_array(spec, values[spec.name])
-            yield Row(number, arrays=arrays)
-        except (ValueError, TypeError, KeyError) as error:
-            yield Row(number, error=f"cannot read row: {error}")
-        except RecursionError:
-            # json.loads recurses per nesting level: a line of 200,000 brackets fails alone.
-            yield Row(number, error="cannot read row: the JSON is nested too deeply")
+def _jsonl_rows(stream: io.TextIOBase, signature: Signature, first_row: int) -> Iterator[RawRow]:
+    for number, line in enumerate(stream, start=first_row):
+        row = jsonl_row(number, line, signature)
+        if row is not None:
+            yield row
 
 
-def _csv_rows(stream: io.TextIOBase, signature: Signature) -> Iterator[Row]:
+def jsonl_row(number: int, line: str, signature: Signature) -> RawRow | None:
+    """Row `number` of a JSON Lines file, from its `line`; None for a blank line (skipped)."""
+    if not line.strip():
+        return None
+    try:
+        document = _parse_json(line)
+        if isinstance(document, list):
+            if len(signature.inputs) != 1:
+                raise ValueError("a bare array only fits a model with one input")
+            values = {signature.inputs[0].name: document}
+        elif isinstance(document, dict) and isinstance(document.get("inputs"), list):
+            values = {item["name"]: item["data"] for item in document["inputs"]}
+        else:
+            raise ValueError('expected {"inputs": [...]} or an array')
+        for spec in signature.inputs:
+            if spec.name not in values:
+                raise ValueError(f"missing input '{spec.name}'")
+        return RawRow(number, values=values)
+    except (ValueError, TypeError, KeyError) as error:
+        return RawRow(number, error=f"cannot read row: {error}")
+    except RecursionError:
+        # json.loads recurses per nesting level: a line of 200,000 brackets fails alone.
+        return RawRow(number, error="cannot read row: the JSON is nested too deeply")
+
+
+def _parse_json(line: str) -> Any:
+    """One line's JSON: msgspec's parser (about twice as fast), or, for anything it refuses
+    (NaN, lone surrogates, numbers out of range), json's, so that what a row may hold and the
+    reasons a row fails stay those of json.loads."""
+    try:
+        return _decode_json(line)
+    except (msgspec.DecodeError, RecursionError):
+        return json.loads(line)
+
+
+def _csv_rows(stream: io.TextIOBase, signature: Signature, first_row: int) -> Iterator[RawRow]:
     reader = csv.reader(stream)
     try:
         header = next(reader, None)
@@ -114,7 +162,7 @@ def _csv_rows(stream: io.TextIOBase, signature: Signature) -> Iterator[Row]:
     if header is None:
         return
     columns = _columns_by_input(header, signature)
-    number = 0
+    number = first_row
     while True:
         try:
             record = next(reader)
@@ -123,19 +171,19 @@ def _csv_rows(stream: io.TextIOBase, signature: Signature) -> Iterator[Row]:
         except csv.Error as error:
             # One malformed record (a field over the csv module's size limit, a stray quote)
             # fails its row; the reader carries on at the next line.
-            yield Row(number, error=f"cannot read row: {error}")
+            yield RawRow(number, error=f"cannot read row: {error}")
             number += 1
             continue
         try:
             if len(record) != len(header):
                 raise ValueError(f"{len(record)} fields where the header has {len(header)}")
-            arrays = {
-                spec.name: _row_array(spec, [_csv_value(spec, record[i]) for i in columns[spec.name]])
+            values = {
+                spec.name: [_csv_value(spec, record[i]) for i in columns[spec.name]]
                 for spec in signature.inputs
             }
-            yield Row(number, arrays=arrays)
+            yield RawRow(number, values=values)
         except ValueError as error:
-            yield Row(number, error=f"cannot read row: {error}")
+            yield RawRow(number, error=f"cannot read row: {error}")
         number += 1
 
 
@@ -191,12 +239,14 @@ def _columns_by_input(header: list[str], signature: Signature) -> dict[str, list
     return columns
 
 
-def _npy_rows(path: Path, signature: Signature) -> Iterator[Row]:
+def open_npy(path: Path, signature: Signature) -> np.ndarray:
+    """The array of rows in the .npy file at `path`, memory-mapped; InvalidInput if it cannot feed
+    the model (not an array file, a single value, a model with more than one input)."""
     if len(signature.inputs) != 1:
         raise InvalidInput("a .npy file feeds models with exactly one input")
     spec = signature.inputs[0]
     try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        array: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
         raise InvalidInput(f"not a NumPy array file: {error}") from None
     if array.ndim == 0:
@@ -204,56 +254,4 @@ def _npy_rows(path: Path, signature: Signature) -> Iterator[Row]:
             f"the .npy file holds a single value (shape ()); it must hold an array of rows, "
             f"the first dimension counting rows for input '{spec.name}'"
         )
-    for number in range(len(array)):
-        try:
-            yield Row(number, arrays={spec.name: _row_array(spec, array[number])})
-        except ValueError as error:
-            yield Row(number, error=f"cannot read row: {error}")
-
-
-class OutputWriter:
-    """Writes predictions, in row order, to a local file in the input's format."""
-
-    def __init__(self, path: Path, suffix: str) -> None:
-        self.path = path
-        self.suffix = suffix
-        self._npy: dict[str, list[np.ndarray]] = {}
-        self._npy_rows: list[int] = []
-        self._stream = None if suffix == ".npy" else path.open("w", encoding="utf-8", newline="")
-        self._csv = csv.writer(self._stream) if suffix == ".csv" and self._stream else None
-        self._header_written = False
-
-    def write(self, number: int, outputs: dict[str, np.ndarray]) -> None:
-        if self.suffix == ".npy":
-            # Collected per chunk as arrays; one row's worth is small and the chunks bound the count.
-            for name, value in outputs.items():
-                self._npy.setdefault(name, []).append(np.asarray(value))
-            self._npy_rows.append(number)
-            return
-        assert self._stream is not None
-        if self._csv is not None:
-            flat = {name: np.asarray(value).ravel().tolist() for name, value in outputs.items()}
-            if not self._header_written:
-                names = ["row"] + [
-                    f"{n}_{i}" if len(v) > 1 else n for n, v in flat.items() for i in range(len(v))
-                ]
-                self._csv.writerow(names)
-                self._header_written = True
-            self._csv.writerow([number] + [x for v in flat.values() for x in v])
-            return
-        record = {
-            "row": number,
-            "outputs": {name: np.asarray(value).tolist() for name, value in outputs.items()},
-        }
-        self._stream.write(json.dumps(record) + "\n")
-
-    def close(self) -> None:
-        if self.suffix == ".npy":
-            with self.path.open("wb") as stream:
-                # `row` names each prediction's input row, as in the other formats: rows that
-                # failed are missing, and without it every later prediction would look shifted.
-                arrays = {name: np.stack(values) for name, values in self._npy.items()}
-                index = "row" if "row" not in arrays else "_row"
-                np.savez(stream, **{**arrays, index: np.asarray(self._npy_rows, dtype=np.int64)})
-        elif self._stream is not None:
-            self._stream.close()
+    return array

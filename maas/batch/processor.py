@@ -20,15 +20,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from maas.batch.formats import OutputWriter, Row, format_of, read_rows
+from maas.batch.chunks import read_chunks
+from maas.batch.formats import format_of
+from maas.batch.predicting import predict_chunk
+from maas.batch.writers import OutputWriter
 from maas.errors import InvalidInput, MaasError, ModelNotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from maas.dataplane import DataPlane
+    from maas.names import ModelRef
     from maas.runtimes import Runtime, Signature
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,15 @@ class Manifest:
     input_version: str | None = None
     # The alias or version the path named, None when its folders named none.
     alias: str | None = None
+    # A file run as parts (maas.batch.split): each part's rows and files; absent otherwise.
+    parts: list[dict[str, Any]] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The manifest as written: `parts` only for a file run as parts."""
+        written = asdict(self)
+        if self.parts is None:
+            del written["parts"]
+        return written
 
 
 def split_key(key: str, dataplane: DataPlane) -> tuple[str, str | None, str]:
@@ -84,6 +93,11 @@ def output_key(model: str, selector: str | None, relative: str) -> str:
     if relative.endswith(".npy"):
         relative = relative[: -len(".npy")] + ".npz"
     return OUTPUTS + prefix + relative
+
+
+def errors_key_of(model: str, selector: str | None, relative: str) -> str:
+    """Where the rows of `inputs/<model>/[<selector>/]<relative>` that failed are listed."""
+    return ERRORS + (f"{model}/{selector}/" if selector else f"{model}/") + relative + ".errors.jsonl"
 
 
 def rows_per_call(model: str, signature: Signature) -> int | None:
@@ -128,6 +142,17 @@ class BatchProcessor:
             return bool(head["VersionId"] == version_id)
         return not etag or head.get("ETag", "").strip('"') == etag.strip('"')
 
+    def lambda_version(self, model: str, selector: str | None) -> ModelRef:
+        """The version `selector` names (None: the default alias); InvalidInput if it targets
+        anything but Lambda."""
+        ref = self.dataplane.source.resolve(model, selector)
+        if ref.target != "lambda":
+            raise InvalidInput(
+                f"model '{model}' version {ref.version} targets {ref.target}; batch files for SageMaker "
+                "endpoints are not supported yet, register a Lambda version to run this file"
+            )
+        return ref
+
     def process(
         self, bucket: str, key: str, version_id: str | None = None, *, model_version: str | None = None
     ) -> Manifest:
@@ -137,16 +162,9 @@ class BatchProcessor:
         started = time.perf_counter()
         model, selector, relative = split_key(key, self.dataplane)
         suffix = format_of(key)
-        ref = self.dataplane.source.resolve(model, model_version or selector)
-        if ref.target != "lambda":
-            raise InvalidInput(
-                f"model '{model}' version {ref.version} targets {ref.target}; batch files for SageMaker "
-                "endpoints are not supported yet, register a Lambda version to run this file"
-            )
+        ref = self.lambda_version(model, model_version or selector)
         outputs_at = output_key(model, selector, relative)
-        errors_key = (
-            ERRORS + (f"{model}/{selector}/" if selector else f"{model}/") + relative + ".errors.jsonl"
-        )
+        errors_key = errors_key_of(model, selector, relative)
         # Held for the whole file: the load cache must not evict the version under it.
         with self.dataplane.serving(ref) as runtime:
             counts = self._predict_file(
@@ -171,7 +189,7 @@ class BatchProcessor:
             input_version=version_id,
             alias=selector,
         )
-        self._write_manifest(bucket, outputs_at, manifest)
+        self.write_manifest(bucket, outputs_at, manifest)
         logger.info(
             "batch %s: %d rows in, %d out, %d failed", key, counts["in"], counts["out"], counts["failed"]
         )
@@ -189,29 +207,48 @@ class BatchProcessor:
     ) -> dict[str, int]:
         """Downloads the input, predicts it chunk by chunk and uploads outputs and errors; the counts."""
         bucket, key, version_id = source_object
-        group = rows_per_call(model, runtime.signature)
-        chunk_size = self.chunk_size if group is None else max(group, self.chunk_size // group * group)
         with tempfile.TemporaryDirectory(prefix="maas-batch-") as scratch:
             source = Path(scratch) / f"input{suffix}"
             extra = {"VersionId": version_id} if version_id else None
             self.s3.download_file(bucket, key, str(source), ExtraArgs=extra)
-            writer = OutputWriter(Path(scratch) / f"output{'.npz' if suffix == '.npy' else suffix}", suffix)
-            errors_path = Path(scratch) / "errors.jsonl"
-            counts = {"in": 0, "out": 0, "failed": 0}
-            with errors_path.open("w") as errors:
-                for chunk in _chunks(read_rows(source, suffix, runtime.signature), chunk_size):
-                    counts["in"] += len(chunk)
-                    for row, outputs, error in _predict(runtime, chunk, group):
-                        if error is None:
-                            writer.write(row.number, outputs)
-                            counts["out"] += 1
-                        else:
-                            errors.write(json.dumps({"row": row.number, "error": error}) + "\n")
-                            counts["failed"] += 1
-            writer.close()
-            self.s3.upload_file(str(writer.path), bucket, outputs_at)
-            if counts["failed"]:
-                self.s3.upload_file(str(errors_path), bucket, errors_key)
+            return self.predict_local(
+                runtime, model, source, suffix, bucket=bucket, outputs_at=outputs_at, errors_key=errors_key
+            )
+
+    def predict_local(
+        self,
+        runtime: Runtime,
+        model: str,
+        source: Path,
+        suffix: str,
+        *,
+        bucket: str,
+        outputs_at: str,
+        errors_key: str,
+        first_row: int = 0,
+    ) -> dict[str, int]:
+        """Predicts the rows of the local file `source` (numbered from `first_row`) chunk by chunk
+        and uploads outputs to `outputs_at` and, if any row failed, errors to `errors_key`; the counts."""
+        group = rows_per_call(model, runtime.signature)
+        chunk_size = self.chunk_size if group is None else max(group, self.chunk_size // group * group)
+        scratch = source.parent
+        writer = OutputWriter(scratch / f"output{'.npz' if suffix == '.npy' else suffix}", suffix)
+        errors_path = scratch / "errors.jsonl"
+        counts = {"in": 0, "out": 0, "failed": 0}
+        with errors_path.open("w") as errors:
+            for chunk in read_chunks(source, suffix, runtime.signature, chunk_size, first_row=first_row):
+                counts["in"] += chunk.size
+                done, failed = predict_chunk(runtime, chunk, group)
+                for numbers, outputs in done:
+                    writer.write_chunk(numbers, outputs)
+                    counts["out"] += len(numbers)
+                for number, error in failed:
+                    errors.write(json.dumps({"row": number, "error": error}) + "\n")
+                counts["failed"] += len(failed)
+        writer.close()
+        self.s3.upload_file(str(writer.path), bucket, outputs_at)
+        if counts["failed"]:
+            self.s3.upload_file(str(errors_path), bucket, errors_key)
         return counts
 
     def record_failure(
@@ -242,87 +279,14 @@ class BatchProcessor:
             input_version=version_id,
             alias=selector,
         )
-        self._write_manifest(bucket, output_key(model, selector, relative), manifest)
+        self.write_manifest(bucket, output_key(model, selector, relative), manifest)
         logger.error("batch %s failed: %s", key, reason)
         return manifest
 
-    def _write_manifest(self, bucket: str, outputs_at: str, manifest: Manifest) -> None:
+    def write_manifest(self, bucket: str, outputs_at: str, manifest: Manifest) -> None:
         self.s3.put_object(
             Bucket=bucket,
             Key=outputs_at + ".manifest.json",
-            Body=json.dumps(asdict(manifest), indent=2).encode(),
+            Body=json.dumps(manifest.as_dict(), indent=2).encode(),
             ContentType="application/json",
         )
-
-
-def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
-    chunk: list[Row] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _predict(
-    runtime: Runtime, chunk: list[Row], group: int | None
-) -> Iterator[tuple[Row, dict[str, np.ndarray], str | None]]:
-    """Predictions for the readable rows of `chunk`, in order. With a dynamic first dimension,
-    in one call and, if that call fails, row by row so that one bad row fails alone; with a
-    fixed one (`group` rows per call), group by group."""
-    good = [(row, row.arrays) for row in chunk if row.arrays is not None]
-    results: dict[int, tuple[dict[str, np.ndarray], str | None]] = {}
-    if good and group is None:
-        try:
-            results.update(_predict_together(runtime, good))
-        except (MaasError, ValueError):
-            for row, arrays in good:
-                results[row.number] = _predict_one(runtime, arrays)
-    elif good and group is not None:
-        for start in range(0, len(good), group):
-            results.update(_predict_group(runtime, good[start : start + group], group))
-    for row in chunk:
-        if row.arrays is None:
-            yield row, {}, row.error
-        else:
-            outputs, failure = results[row.number]
-            yield row, outputs, failure
-
-
-def _predict_together(
-    runtime: Runtime, good: list[tuple[Row, dict[str, np.ndarray]]]
-) -> dict[int, tuple[dict[str, np.ndarray], str | None]]:
-    names = list(good[0][1])
-    outputs = runtime.predict({name: np.stack([arrays[name] for _, arrays in good]) for name in names})
-    return {
-        row.number: ({name: value[index] for name, value in outputs.items()}, None)
-        for index, (row, _) in enumerate(good)
-    }
-
-
-def _predict_group(
-    runtime: Runtime, members: list[tuple[Row, dict[str, np.ndarray]]], group: int
-) -> dict[int, tuple[dict[str, np.ndarray], str | None]]:
-    # A short group (the file's last rows, or a chunk with unreadable rows) is filled with
-    # copies of its last row, whose predictions are dropped: the model takes exactly `group`.
-    filled = members + [members[-1]] * (group - len(members))
-    try:
-        outputs = _predict_together(runtime, filled)
-    except (MaasError, ValueError) as error:
-        first, last = members[0][0].number, members[-1][0].number
-        failure = (
-            f"prediction failed for rows {first}-{last} (the model takes {group} rows per call): "
-            f"{getattr(error, 'message', error)}"
-        )
-        return {row.number: ({}, failure) for row, _ in members}
-    return {row.number: outputs[row.number] for row, _ in members}
-
-
-def _predict_one(runtime: Runtime, arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str | None]:
-    try:
-        single = runtime.predict({name: array[None, ...] for name, array in arrays.items()})
-    except (MaasError, ValueError) as error:
-        return {}, f"prediction failed: {getattr(error, 'message', error)}"
-    return {name: value[0] for name, value in single.items()}, None

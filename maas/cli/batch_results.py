@@ -5,6 +5,8 @@ side leaves it (maas.batch.processor): the input at `inputs/<model>/...`, its ma
 A file is `pending` until a manifest of its latest upload is there, then `done` or `failed`.
 On a versioned bucket (the stack's, maas dev's) the manifest's `input_version` says which
 upload it describes; on an unversioned one, a manifest no older than the upload does.
+A file run as parts says how many parts are done while it is pending, and `get` joins its
+parts' outputs and errors into one file each (maas.batch.assemble).
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ class Submission:
     manifest_key: str
     manifest: dict[str, Any] | None
     submitted_at: str | None
+    # A pending file run as parts: {"parts": n, "parts_done": k}.
+    progress: dict[str, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        found = {
             "bucket": self.bucket,
             "input": self.key,
             "state": self.state,
@@ -46,6 +50,9 @@ class Submission:
             "manifest_key": self.manifest_key,
             "manifest": self.manifest,
         }
+        if self.progress is not None:
+            found["progress"] = self.progress
+        return found
 
     def row(self) -> list[str]:
         manifest = self.manifest or {}
@@ -53,6 +60,8 @@ class Submission:
             note = _shortened(manifest.get("reason") or "")
         elif manifest.get("rows_failed"):
             note = f"see {manifest.get('errors')}"
+        elif self.progress is not None:
+            note = f"{self.progress['parts_done']} of {self.progress['parts']} parts done"
         else:
             note = "-"
         return [
@@ -141,10 +150,13 @@ def _get(args: argparse.Namespace) -> int:
             f"s3://{found.bucket}/{found.key} was not processed: {found.manifest.get('reason')} "
             f"(its manifest is at {written[0]})"
         )
-    for what in ("output", "errors"):
-        key = found.manifest.get(what)
-        if key:
-            written.append(_download(s3, found.bucket, key, _local_path(args.output, key)))
+    if found.manifest.get("parts"):
+        written.extend(_get_parts(s3, found.bucket, found.manifest, args.output))
+    else:
+        for what in ("output", "errors"):
+            key = found.manifest.get(what)
+            if key:
+                written.append(_download(s3, found.bucket, key, _local_path(args.output, key)))
     sizes = [path.stat().st_size for path in written]
     emit(
         args,
@@ -153,6 +165,33 @@ def _get(args: argparse.Namespace) -> int:
         ["FILE", "BYTES"],
     )
     return 0
+
+
+def _get_parts(s3: Any, bucket: str, manifest: dict[str, Any], directory: Path) -> list[Path]:
+    """A split file's results joined into one outputs file and one errors file, written where an
+    unsplit file's would be."""
+    import tempfile
+
+    from maas.batch.assemble import join_errors, join_outputs, joined_keys
+
+    output_key, errors_key = joined_keys(manifest)
+    written = []
+    with tempfile.TemporaryDirectory(prefix="maas-get-") as scratch:
+        for what, key, join in (("output", output_key, join_outputs), ("errors", errors_key, join_errors)):
+            keys = [part[what] for part in manifest["parts"] if part.get(what)]
+            if not keys:
+                continue
+            target = _local_path(directory, key)
+            local = [
+                _download(
+                    s3, bucket, part, Path(scratch) / what / f"{number:05d}{PurePosixPath(part).suffix}"
+                )
+                for number, part in enumerate(keys)
+            ]
+            join(local, target)
+            print(f"wrote {target} from {len(keys)} parts", file=sys.stderr)
+            written.append(target)
+    return written
 
 
 def input_key(file_or_key: str, model: str | None, alias: str | None) -> tuple[str | None, str]:
@@ -207,7 +246,12 @@ def submission(s3: Any, bucket: str, key: str) -> Submission:
     if manifest is not None and uploaded is not None and not _describes(manifest, written, uploaded):
         manifest = None  # an earlier upload's: this one has not run yet
     submitted = uploaded["LastModified"].isoformat(timespec="seconds") if uploaded else None
-    return Submission(bucket, key, _state(manifest), manifest_key, manifest, submitted)
+    progress = None
+    if manifest is None and uploaded is not None:
+        from maas.batch.assemble import split_progress
+
+        progress = split_progress(s3, bucket, manifest_key, uploaded.get("VersionId"))
+    return Submission(bucket, key, _state(manifest), manifest_key, manifest, submitted, progress)
 
 
 def _state(manifest: dict[str, Any] | None) -> str:

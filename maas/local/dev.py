@@ -236,6 +236,7 @@ def run_dev(
         state, models, queue_url = _set_up_aws(model_dir, state_dir, fresh=fresh)
         os.environ.update(
             MAAS_IDEMPOTENCY_TABLE=IDEMPOTENCY_TABLE,
+            MAAS_BATCH_QUEUE_URL=queue_url,  # where a large batch file sends its parts
             MAAS_REGISTRY_TABLE=REGISTRY_TABLE,
             MAAS_ARTIFACT_BUCKET=ARTIFACT_BUCKET,
             MAAS_ALIAS_TTL_SECONDS=str(alias_ttl),
@@ -264,9 +265,10 @@ def run_dev(
                 raise ConfigError(f"cannot listen on {host}:{port} ({error.strerror}); pass --port") from None
             pools["/"].warm()  # every predict worker now; the others start with their first request
             pools["/registry"].warm(1)
-            # Lambda's event source mappings: the batch queue, and the registry table's stream.
+            # Lambda's event source mappings: the batch queue (as many pollers as batch workers,
+            # so that the parts of a split file run side by side), and the registry table's stream.
             triggers: list[SqsTrigger | DynamoDBStreamTrigger] = [
-                SqsTrigger(boto3.client("sqs"), queue_url, batch.invoke),
+                SqsTrigger(boto3.client("sqs"), queue_url, batch.invoke, pollers=size),
                 reconciler_trigger(reconciler.invoke),
             ]
             for trigger in triggers:

@@ -37,28 +37,40 @@ def create_batch_queue(
 
 
 class SqsTrigger:
-    """Polls `queue_url` in a background thread and calls `invoke(event)` with up to
-    `batch_size` records, as Lambda does with ReportBatchItemFailures on."""
+    """Polls `queue_url` in `pollers` background threads, each calling `invoke(event)` with up
+    to `batch_size` records, as Lambda does with ReportBatchItemFailures on (and, as Lambda
+    scales its pollers, several invocations at once)."""
 
     def __init__(
-        self, sqs: Any, queue_url: str, invoke: Callable[[dict[str, Any]], Any], *, batch_size: int = 10
+        self,
+        sqs: Any,
+        queue_url: str,
+        invoke: Callable[[dict[str, Any]], Any],
+        *,
+        batch_size: int = 10,
+        pollers: int = 1,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
         self.invoke = invoke
         self.batch_size = batch_size
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="maas-sqs-trigger", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"maas-sqs-trigger-{number}", daemon=True)
+            for number in range(max(1, pollers))
+        ]
         self._arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
 
     def poll_once(self, wait_seconds: int = 1) -> int:
         """Receive one batch and invoke the function with it; returns how many records."""

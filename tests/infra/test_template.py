@@ -420,6 +420,24 @@ def test_batch_files_run_in_a_function_of_their_own_off_the_apis_path(tmp_path: 
     assert batch["Environment"]["Variables"]["MAAS_REQUEST_TIMEOUT_SECONDS"] == "898"
 
 
+def test_the_batch_function_may_send_the_parts_of_a_large_file_to_its_own_queue_only(tmp_path: Path) -> None:
+    config = tmp_path / "maas.yaml"
+    config.write_text(
+        "stack_name: maas-batch\nmodels: [{name: digits, runtime: onnx, batch: true, batch_timeout_seconds: 900}]\n"
+    )
+    template = Template.from_stack(synth(config, tmp_path / "out"))
+    (mapping,) = resources(template, "AWS::Lambda::EventSourceMapping")
+    by_id = {key: f["Properties"] for key, f in template.find_resources("AWS::Lambda::Function").items()}
+    batch = by_id[mapping["Properties"]["FunctionName"]["Ref"]]
+    queue_arn = mapping["Properties"]["EventSourceArn"]
+    queue_id = queue_arn["Fn::GetAtt"][0]
+    assert batch["Environment"]["Variables"]["MAAS_BATCH_QUEUE_URL"] == {"Ref": queue_id}
+    sends = [s for s in statements(template) if "sqs:SendMessage" in json.dumps(s["Action"])]
+    assert sends and all(s["Resource"] == queue_arn for s in sends)
+    api = [p for p in by_id.values() if p.get("Description") == "maas: OIP v2 prediction for model digits"]
+    assert "MAAS_BATCH_QUEUE_URL" not in api[0]["Environment"]["Variables"]
+
+
 def test_no_function_is_without_reserved_concurrency(template: Template) -> None:
     for function in resources(template, "AWS::Lambda::Function"):
         if function["Properties"].get("Description", "").startswith("maas"):
