@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maas.errors import ArtifactError, without_paths
+from maas.errors import ArtifactError, MaasError, without_paths
 from maas.runtimes import RUNTIMES, runtime_target
 
 if TYPE_CHECKING:
@@ -97,3 +97,55 @@ def _context() -> Any:
     modules = [target.split(":")[0] for _, target in RUNTIMES.values()]
     context.set_forkserver_preload([*modules, "tflite_runtime.interpreter", "ai_edge_litert.interpreter"])
     return context
+
+
+def predict_in_child(
+    path: Path, inputs: dict[str, Any], *, timeout: float = LOAD_TIMEOUT_SECONDS
+) -> tuple[Signature, dict[str, Any]]:
+    """Load the model file at `path` with its runtime in a child process and predict `inputs`
+    (arrays by input name): its signature and outputs, as `maas` would serve them. The child
+    has imported only the runtimes: a converter's framework loaded in the caller (TensorFlow
+    holds a TFLite of its own that clashes with tflite-runtime's) cannot change the answer.
+    Raises ArtifactError as `signature_in_child` does, and for a prediction that fails."""
+    from maas.runtimes import framework_of
+
+    target = runtime_target(framework_of(path))
+    context = _context()
+    answers, child_end = context.Pipe(duplex=False)
+    child = context.Process(target=_predict, args=(target, str(path), inputs, child_end), daemon=True)
+    child.start()
+    child_end.close()
+    try:
+        answer = answers.recv() if answers.poll(timeout) else None
+        timed_out = answer is None and child.is_alive()
+    except EOFError:
+        answer, timed_out = None, False
+    finally:
+        answers.close()
+    if timed_out:
+        child.kill()
+    child.join(timeout=10)
+    if answer is not None:
+        kind, value = answer
+        if kind == "outputs":
+            return value  # type: ignore[no-any-return]
+        raise ArtifactError(value)
+    if timed_out:
+        raise ArtifactError(f"'{path.name}' did not load and predict within {timeout:g} s")
+    raise ArtifactError(f"the runtime crashed running '{path.name}' ({_ending(child.exitcode)})")
+
+
+def _predict(target: str, path: str, inputs: dict[str, Any], answers: Connection) -> None:
+    """In the child: load, predict, send the signature and outputs, and leave as `_load` does."""
+    module_name, class_name = target.split(":")
+    answer: tuple[str, Any]
+    try:
+        runtime = getattr(importlib.import_module(module_name), class_name).load(Path(path))
+        answer = ("outputs", (runtime.signature, runtime.predict(inputs)))
+    except MaasError as error:
+        answer = ("refused", error.message)
+    except Exception as error:
+        answer = ("refused", f"cannot run '{Path(path).name}': {without_paths(str(error))}")
+    answers.send(answer)
+    answers.close()
+    os._exit(0)
