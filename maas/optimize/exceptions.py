@@ -13,3 +13,8 @@ class NotQuantizable(InvalidInput):
 class LargerThanInput(QualityGateFailed):
     """The result is bigger than the model it was made from and that was not allowed; nothing
     was written."""
+
+
+class NotPrunable(InvalidInput):
+    """The graph has no hidden dense layer that can be pruned safely (why is said); nothing
+    was written."""

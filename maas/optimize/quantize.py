@@ -1,8 +1,10 @@
-"""`maas optimize`: graph optimization, int8 quantization and ORT format, behind a quality gate.
+"""`maas optimize`: pruning, graph optimization, int8 quantization and ORT format, behind a
+quality gate.
 
 The original and the result are scored on the same evaluation file; the result is
 written only if its quality is no worse than the allowed drop, if the quantizer rewrote
 some of its weights (int8 modes), and if it is no bigger than the original unless allowed.
+Pruning (`prune`: the share of hidden units removed) runs first, before any other mode.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from maas.optimize.operators import (
     refuse_non_tensor_outputs,
     refuse_unquantizable,
 )
+from maas.optimize.prune import prune_model
 from maas.optimize.report import Mode, OptimizationReport
 from maas.runtimes import load_runtime
 
@@ -52,6 +55,7 @@ def optimize_model(
     max_drop: float = 1.0,
     ort_format: bool = False,
     allow_larger: bool = False,
+    prune: float | None = None,
 ) -> OptimizationReport:
     """Optimize the ONNX model at `source` into `output` if quality holds.
 
@@ -61,8 +65,12 @@ def optimize_model(
     when an int8 mode can rewrite none of the model's weights (ai.onnx.ml operators),
     QualityGateFailed, with both scores, when the result is worse than allowed, and
     LargerThanInput, with both sizes, when it is bigger and `allow_larger` is not set.
+    `prune` removes that share of every hidden dense layer's units first (mode `prune`: only
+    that); NotPrunable when the graph has no layer it can prune safely.
     """
     mode = _mode(mode)
+    if mode is Mode.PRUNE and prune is None:
+        raise InvalidInput("mode prune needs the share of hidden units to remove (--prune RATIO, e.g. 0.5)")
     if source.suffix != ".onnx":
         raise InvalidInput(f"maas optimize takes an ONNX model (.onnx), got '{source.name}'")
     wanted_suffix = ".ort" if ort_format else ".onnx"
@@ -73,20 +81,28 @@ def optimize_model(
     evaluation_set = load_evaluation(evaluation)
     graph, size = read_graph(source), source.stat().st_size
     kept_float: tuple[str, ...] = ()
-    if mode is not Mode.GRAPH:
+    if mode not in (Mode.GRAPH, Mode.PRUNE):
         kept_float = refuse_unquantizable(graph, mode=mode, name=source.name, size=size).kept_float
     refuse_non_tensor_outputs(graph, name=source.name)
     runtime = load_runtime(source)
     original = measure(runtime, evaluation_set)
     input_names = [spec.name for spec in runtime.signature.inputs]
     with tempfile.TemporaryDirectory() as scratch:
+        start, pruned = source, tuple[str, ...]()
+        if prune is not None:
+            start = Path(scratch) / "pruned.onnx"
+            pruned = tuple(layer.note() for layer in prune_model(source, start, ratio=prune))
         try:
-            candidate = _transform(source, Path(scratch), mode, calibration, input_names)
+            candidate = (
+                start
+                if mode is Mode.PRUNE
+                else _transform(start, Path(scratch), mode, calibration, input_names)
+            )
         except MaasError:
             raise
         except Exception as error:  # ONNX Runtime's quantizer raises untyped errors
             raise ArtifactError(f"{mode} of '{source.name}' failed: {error}") from error
-        if mode is not Mode.GRAPH and not quantized_anything(graph, read_graph(candidate)):
+        if mode not in (Mode.GRAPH, Mode.PRUNE) and not quantized_anything(graph, read_graph(candidate)):
             raise NotQuantizable(
                 f"{mode} left every weight of '{source.name}' in float (the quantizer found nothing it "
                 "could rewrite); nothing was written"
@@ -101,6 +117,7 @@ def optimize_model(
             original_size=size,
             output=output,
             kept_float=kept_float,
+            pruned=pruned,
         )
         _refuse_worse(report, max_drop=max_drop, allow_larger=allow_larger, name=source.name)
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -117,6 +134,7 @@ def _report(
     original_size: int,
     output: Path,
     kept_float: tuple[str, ...],
+    pruned: tuple[str, ...] = (),
 ) -> OptimizationReport:
     runtime = load_runtime(candidate)
     optimized = measure(runtime, evaluation)
@@ -132,6 +150,7 @@ def _report(
         scored_output=scored,
         kept_float=kept_float,
         output_changes=largest_changes(original.outputs, optimized.outputs, scored=scored),
+        pruned=pruned,
     )
 
 

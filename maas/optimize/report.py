@@ -16,6 +16,7 @@ class Mode(StrEnum):
     GRAPH = "graph"  # graph optimizations only, weights untouched
     DYNAMIC = "int8-dynamic"  # int8 weights, activations quantized on the fly
     STATIC = "int8-static"  # int8 weights and activations, ranges from a calibration file
+    PRUNE = "prune"  # hidden units removed (--prune RATIO), weights otherwise untouched
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class OptimizationReport:
     scored_output: str = ""
     kept_float: tuple[str, ...] = ()  # operators holding weights the quantizer left as they were
     output_changes: dict[str, float] = field(default_factory=dict)  # unscored outputs' largest change
+    pruned: tuple[str, ...] = ()  # each pruned layer, 'weight': units before -> after
 
     @property
     def quality_drop(self) -> float:
@@ -81,6 +83,8 @@ class OptimizationReport:
             notes.append(f"{self.metric} is scored on output '{self.scored_output}'")
         for name, change in self.output_changes.items():
             notes.append(f"'{name}' is not scored: its values moved by at most {change:.4g}")
+        if self.pruned:
+            notes.append(f"pruned {len(self.pruned)} hidden layer(s): {', '.join(self.pruned)}")
         if self.kept_float:
             notes.append(f"kept in float ({self.mode} does not rewrite them): {', '.join(self.kept_float)}")
         return notes
