@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     optimize = _command(
         commands,
         "optimize",
-        help="quantize an ONNX model, refusing it if quality drops or it grows",
+        help="quantize or prune an ONNX model, refusing it if quality drops or it grows",
         epilog=exit_codes("0  written", UNEXPECTED, FAILED),
     )
     optimize.add_argument("model", type=Path, help="the ONNX model (.onnx)")
@@ -148,10 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     optimize.add_argument(
         "--mode",
-        default="int8-dynamic",
-        choices=["graph", "int8-dynamic", "int8-static"],
-        help="graph optimizations only, or int8 weights with dynamic or calibrated activations "
-        "(default: %(default)s)",
+        default=None,
+        choices=["graph", "int8-dynamic", "int8-static", "prune"],
+        help="graph optimizations only, or int8 weights with dynamic or calibrated activations, or "
+        "pruning only (default: int8-dynamic; prune with --prune)",
+    )
+    optimize.add_argument(
+        "--prune",
+        type=float,
+        metavar="RATIO",
+        help="first remove this share (0-1) of each hidden dense layer's units, those of smallest weights",
     )
     optimize.add_argument(
         "--eval", dest="evaluation", type=Path, required=True, help=".npz: input arrays and labels or targets"
@@ -222,7 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
     from maas.cli.predict import add_predict_command
 
     add_predict_command(commands)
+    _add_model_making(commands)
     return parser
+
+
+def _add_model_making(commands: Any) -> None:
+    """`maas convert` and `maas distill`: from a trained or a large model to a served, small one."""
+    from maas.cli.convert import add_convert_command
+    from maas.cli.distill import add_distill_command
+
+    add_convert_command(commands)
+    add_distill_command(commands)
 
 
 def _command(
@@ -278,10 +294,12 @@ def _init(args: argparse.Namespace) -> int:
 def _optimize(args: argparse.Namespace) -> int:
     from maas.optimize import optimize_model
 
+    mode = args.mode or ("prune" if args.prune is not None else "int8-dynamic")
     report = optimize_model(
         args.model,
         args.output,
-        mode=args.mode,
+        mode=mode,
+        prune=args.prune,
         evaluation=args.evaluation,
         calibration=args.calibration,
         max_drop=args.max_drop,

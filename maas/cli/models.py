@@ -26,6 +26,7 @@ from maas.cli.common import (
     registry_from_args,
     shared_options,
 )
+from maas.cli.convert import add_conversion_arguments, convert_for_register
 from maas.cli.download import add_download_command
 from maas.cli.sagemaker import (
     add_endpoint_commands,
@@ -135,7 +136,20 @@ def _add_expected_revision(parser: argparse.ArgumentParser) -> None:
 def _add_register(verbs: Verbs) -> None:
     register = verbs.add("register", help="upload an artifact and record it as the next version")
     register.add_argument("name", help="the model (created by its first version)")
-    register.add_argument("artifact", type=Path, help="the model file: .onnx, .ort or .tflite")
+    register.add_argument(
+        "artifact", type=Path, nargs="?", help="the model file: .onnx, .ort or .tflite (or --convert SOURCE)"
+    )
+    register.add_argument(
+        "--convert",
+        metavar="SOURCE",
+        help="convert this trained model first (see maas convert), verified, its framework recorded as labels",
+    )
+    register.add_argument(
+        "--to",
+        choices=["onnx", "tflite"],
+        help="with --convert: the format (default: onnx; tflite for Keras)",
+    )
+    add_conversion_arguments(register)
     register.add_argument(
         "--target",
         default="lambda",
@@ -226,7 +240,9 @@ VERSION_HEADER = [
 
 
 def _register(args: argparse.Namespace) -> int:
-    if not args.artifact.is_file():
+    if (args.artifact is None) == (args.convert is None):
+        raise InvalidInput("give the artifact to register, or --convert SOURCE, not both")
+    if args.artifact is not None and not args.artifact.is_file():
         raise InvalidInput(f"no artifact file at {args.artifact}")
     try:
         metrics = {k: float(v) for k, v in _pairs(args.metric, "metric").items()}
@@ -235,23 +251,28 @@ def _register(args: argparse.Namespace) -> int:
     control = control_from_args(args)
     # Bad Triton options are refused before anything is uploaded.
     triton = triton_options(args) if args.target == "sagemaker" else None
+    labels = _pairs(args.label, "label")
     with tempfile.TemporaryDirectory() as scratch:
         artifact, quantization = args.artifact, args.quantization
+        if args.convert is not None:
+            artifact, converted = convert_for_register(args, Path(scratch))
+            labels = {**converted, **labels}
         if args.optimize:
             if args.evaluation is None:
                 raise InvalidInput("--optimize needs --eval FILE to check the result's quality")
             from maas.optimize import optimize_model
 
-            artifact = Path(scratch) / "model.onnx"
+            optimized = Path(scratch) / "optimized.onnx"
             report = optimize_model(
-                args.artifact,
                 artifact,
+                optimized,
                 mode=args.optimize,
                 evaluation=args.evaluation,
                 calibration=args.calibration,
                 max_drop=args.max_drop,
             )
             print(report.table(), file=sys.stderr)
+            artifact = optimized
             metrics = {**report.as_metrics(), **metrics}
             quantization = quantization or args.optimize
         version = control.register(
@@ -261,7 +282,7 @@ def _register(args: argparse.Namespace) -> int:
             triton=triton,
             quantization=quantization,
             metrics=metrics,
-            labels=_pairs(args.label, "label"),
+            labels=labels,
             source_commit=args.commit,
             progress=progress_bar(artifact.stat().st_size, "upload"),
         )
