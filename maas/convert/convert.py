@@ -16,6 +16,7 @@ import numpy as np
 
 from maas.convert.exceptions import ConversionMismatch
 from maas.convert.loading import open_source
+from maas.convert.process import in_own_process, uses_tensorflow
 from maas.convert.report import ConversionReport
 from maas.convert.samples import GENERATED_ROWS, check_sample, generated_rows, read_sample
 from maas.convert.source import ConversionOptions
@@ -52,7 +53,32 @@ def convert_model(
     if tolerance is not None and not tolerance >= 0:
         raise InvalidInput(f"the tolerance must be a number of at least 0, got {tolerance}")
     if calibration is not None and output.suffix != ".tflite":
-        raise InvalidInput("--calibration makes a full-integer int8 TFLite model: write -o MODEL.tflite")
+        raise InvalidInput("--int8 makes a full-integer int8 TFLite model: write -o MODEL.tflite")
+    arguments = {
+        "sample": sample, "tolerance": tolerance, "trust_pickle": trust_pickle, "calibration": calibration,
+        "converter_options": converter_options, "input_shape": input_shape,
+    }  # fmt: skip
+    if uses_tensorflow(source):
+        report: ConversionReport = in_own_process(_convert, source, output, arguments)
+        return report
+    return _convert(source, output, arguments)
+
+
+def _convert(source: str | Path, output: Path, arguments: dict[str, Any]) -> ConversionReport:
+    return _convert_loaded(source, output, **arguments)
+
+
+def _convert_loaded(
+    source: str | Path,
+    output: Path,
+    *,
+    sample: Path | None,
+    tolerance: float | None,
+    trust_pickle: bool,
+    calibration: Path | None,
+    converter_options: dict[str, Any] | None,
+    input_shape: tuple[int, ...] | None,
+) -> ConversionReport:
     model = open_source(source, trust_pickle=trust_pickle)
     model.refuse_target(output)
     if input_shape is not None and model.framework != "pytorch":
