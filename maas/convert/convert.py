@@ -20,6 +20,7 @@ from maas.convert.process import in_own_process, uses_tensorflow
 from maas.convert.report import ConversionReport
 from maas.convert.samples import GENERATED_ROWS, check_sample, generated_rows, read_sample
 from maas.convert.source import ConversionOptions
+from maas.convert.tensorflow_models import refuse_before_tensorflow
 from maas.convert.verify import check_output, pair_outputs
 from maas.errors import InvalidInput
 
@@ -59,6 +60,7 @@ def convert_model(
         "converter_options": converter_options, "input_shape": input_shape,
     }  # fmt: skip
     if uses_tensorflow(source):
+        refuse_before_tensorflow(Path(source), output)
         report: ConversionReport = in_own_process(_convert, source, output, arguments)
         return report
     return _convert(source, output, arguments)
@@ -97,7 +99,13 @@ def _convert_loaded(
         if arrays is not None
         else generated_rows(specs)
     )
-    expected = model.predict(inputs)
+    try:
+        expected = model.predict(inputs)
+    except Exception as error:  # the framework's own refusal of rows that do not fit the model
+        raise InvalidInput(
+            f"{model.framework} cannot answer the sample rows ({type(error).__name__}: {error}); "
+            "give rows the model was made for with --sample FILE"
+        ) from None
     allowed = tolerance if tolerance is not None else INT8_TOLERANCE if options.int8 else TOLERANCE
     with tempfile.TemporaryDirectory() as scratch:
         candidate = Path(scratch) / f"model{output.suffix}"

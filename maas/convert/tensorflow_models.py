@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import zipfile
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,6 +32,17 @@ _NO_ONNX = (
     "runtime); the ONNX path (tf2onnx) supports neither TensorFlow 2.21 nor Keras 3, so it is not "
     "sound today. Write -o MODEL.tflite"
 )
+
+
+def refuse_before_tensorflow(source: Path, target: Path) -> None:
+    """What can be refused without loading TensorFlow (seconds): an ONNX target, a `.keras`
+    file that is no zip archive. Raises UnsupportedSource."""
+    if target.suffix == ".onnx":
+        raise UnsupportedSource(_NO_ONNX)
+    if source.suffix.lower() == ".keras" and not zipfile.is_zipfile(source):
+        raise UnsupportedSource(
+            f"Keras cannot load '{source.name}': a .keras file is a zip archive, this one is not"
+        )
 
 
 def _tensorflow() -> Any:
