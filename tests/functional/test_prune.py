@@ -102,7 +102,7 @@ def test_pruning_then_quantizing(
 
 def test_graphs_without_a_prunable_layer_are_refused(tmp_path: Path, mlp: dict[str, Path]) -> None:
     fakes.sum_model(tmp_path / "sum.onnx")
-    with pytest.raises(NotPrunable, match="no hidden dense layer maas can prune safely.*Add, Sub"):
+    with pytest.raises(NotPrunable, match=r"no hidden dense layer maas can prune safely.*Add, Sub"):
         prune_model(tmp_path / "sum.onnx", tmp_path / "out.onnx", ratio=0.5)
     assert not (tmp_path / "out.onnx").exists()
     quantized = tmp_path / "int8.onnx"
