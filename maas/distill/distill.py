@@ -20,7 +20,7 @@ import numpy as np
 
 from maas.distill.report import DistillReport
 from maas.distill.students import train_gbm
-from maas.distill.teacher import TeacherTask, read_task
+from maas.distill.teacher import TeacherTask, check_teacher, read_task
 from maas.errors import InvalidInput, QualityGateFailed
 from maas.optimize.evaluation import LABELS, TARGETS, EvaluationSet, load_arrays, measure
 from maas.runtimes import load_runtime
@@ -64,6 +64,7 @@ def distill_model(
     if not widths or any(width < 1 for width in widths) or epochs < 1:
         raise InvalidInput("an mlp student needs widths of at least 1 unit and at least 1 epoch")
     runtime = load_runtime(teacher)
+    check_teacher(runtime)
     input_name = runtime.signature.inputs[0].name
     rows, truth = _rows(data, input_name)
     if evaluation is not None:

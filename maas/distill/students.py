@@ -40,8 +40,32 @@ def train_mlp(
     """A trained MLP module answering as the teacher does, outputs in `output_names` order."""
     torch = require("torch")
     torch.manual_seed(SEED)
+    threads = torch.get_num_threads()
+    # A small network's steps are too short to share across threads: one is several times faster.
+    torch.set_num_threads(1)
+    try:
+        return _fit(task, rows, answers, output_names, widths=widths, epochs=epochs)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(
+    task: TeacherTask,
+    rows: np.ndarray,
+    answers: dict[str, np.ndarray],
+    output_names: list[str],
+    *,
+    widths: tuple[int, ...],
+    epochs: int,
+) -> Any:
+    torch = require("torch")
     features = torch.from_numpy(rows.astype(np.float32))
     targets = torch.from_numpy(_targets(task, answers).astype(np.float32))
+    # A regressor learns standardized values (the teacher's may be in the hundreds) and the
+    # graph scales them back; probabilities are learned as they are.
+    shift = torch.zeros(targets.shape[1]) if task.classifier else targets.mean(dim=0)
+    scale = torch.ones(targets.shape[1]) if task.classifier else targets.std(dim=0).clamp_min(1e-6)
+    targets = (targets - shift) / scale
     mean = features.mean(dim=0)
     std = features.std(dim=0)
     # A column constant in training (digits' blank corners) is only centred: dividing by a
@@ -74,7 +98,13 @@ def train_mlp(
         for name in task.values
     ]
     return _student_module(
-        task, network=network, mean=mean, std=std, output_names=output_names, value_shapes=value_shapes
+        task,
+        network=network,
+        mean=mean,
+        std=std,
+        output_names=output_names,
+        value_shapes=value_shapes,
+        unscale=(shift, scale),
     ).eval()
 
 
@@ -96,6 +126,7 @@ def _student_module(
     std: Any,
     output_names: list[str],
     value_shapes: list[tuple[int, bool]],
+    unscale: tuple[Any, Any],
 ) -> Any:
     torch = require("torch")
     label_dtype = torch.from_numpy(np.zeros(1, task.label_dtype or np.int64)).dtype
@@ -117,6 +148,8 @@ def _student_module(
             for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
                 self.register_buffer(f"weight{i}", weight)
                 self.register_buffer(f"bias{i}", bias)
+            self.register_buffer("shift", unscale[0])
+            self.register_buffer("scale", unscale[1])
             self.register_buffer("mean", mean)
             self.register_buffer("std", std)
             self.register_buffer("classes", torch.tensor(task.classes or [0], dtype=label_dtype))
@@ -129,6 +162,7 @@ def _student_module(
                 if i < last:
                     answer = torch.relu(answer)
             if not task.classifier:
+                answer = answer * self.scale + self.shift
                 return tuple(
                     answer[:, first] if flat else answer[:, first : first + width]
                     for first, width, flat in value_slices
