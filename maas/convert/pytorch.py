@@ -48,9 +48,15 @@ class TorchSource(SourceModel):
 
     @classmethod
     def from_factory(cls, spec: str) -> TorchSource:
-        """`package.module:factory`: imported (it is the user's own code) and called."""
+        """`package.module:factory`: imported (it is the user's own code) from the current
+        directory or the Python path, and called."""
+        import os
+        import sys
+
         torch = require("torch")
         module_name, _, factory_name = spec.partition(":")
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())  # as `python -m` would find it (uvicorn does the same)
         try:
             factory = getattr(importlib.import_module(module_name), factory_name)
         except (ImportError, AttributeError) as error:
@@ -115,8 +121,7 @@ class TorchSource(SourceModel):
         torch = require("torch")
         rows = {spec.name: np.zeros((max(spec.shape[0], 1), *spec.shape[1:]), spec.dtype) for spec in specs}
         outputs = self.predict(rows)
-        # The exporter warns of every torchvision operator it could not register: not for our users.
-        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        quiet_exporter()
         try:
             program = torch.onnx.export(
                 model,
@@ -147,6 +152,13 @@ class TorchSource(SourceModel):
             for node in self.program.graph.nodes
             if node.op == "placeholder" and node.name in users
         ]
+
+
+def quiet_exporter() -> None:
+    """The exporter warns of every torchvision operator it could not register, and its optimizer
+    logs each pass at INFO: how, not what, and not for our users."""
+    for name in ("torch.onnx", "onnxscript", "onnx_ir"):
+        logging.getLogger(name).setLevel(logging.WARNING if name != "torch.onnx" else logging.ERROR)
 
 
 def _dims(shape: Any) -> tuple[int, ...]:

@@ -10,11 +10,11 @@ teacher's input and output names, datatypes and a dynamic batch, so it can stand
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from maas.convert.pytorch import quiet_exporter
 from maas.convert.source import require
 from maas.errors import InvalidInput
 
@@ -181,7 +181,7 @@ def export_mlp(module: Any, task: TeacherTask, output_names: list[str], target: 
     """Write the student as ONNX: the teacher's input name, a dynamic batch, its output names."""
     torch = require("torch")
     require("onnxscript")
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # warnings about torchvision's operators
+    quiet_exporter()
     example = (torch.zeros(2, task.features),)
     program = torch.onnx.export(
         module,
