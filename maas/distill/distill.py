@@ -65,10 +65,10 @@ def distill_model(
         raise InvalidInput("an mlp student needs widths of at least 1 unit and at least 1 epoch")
     runtime = load_runtime(teacher)
     check_teacher(runtime)
-    input_name = runtime.signature.inputs[0].name
-    rows, truth = _rows(data, input_name)
+    input_name, features = runtime.signature.inputs[0].name, runtime.signature.inputs[0].shape[1]
+    rows, truth = _rows(data, input_name, features)
     if evaluation is not None:
-        train_rows, scored_rows = (rows, truth), _rows(evaluation, input_name)
+        train_rows, scored_rows = (rows, truth), _rows(evaluation, input_name, features)
     else:
         train_rows, scored_rows = _split(rows, truth)
     train_answers = _answers(runtime, input_name, train_rows[0])
@@ -106,7 +106,7 @@ def distill_model(
     return report
 
 
-def _rows(path: Path, input_name: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _rows(path: Path, input_name: str, features: int) -> tuple[np.ndarray, np.ndarray | None]:
     arrays = load_arrays(path, kind="data")
     truth = arrays.pop(LABELS, None)
     if truth is None:
@@ -119,6 +119,10 @@ def _rows(path: Path, input_name: str) -> tuple[np.ndarray, np.ndarray | None]:
     if rows.ndim != 2 or rows.dtype.kind not in "fiu" or len(rows) < MIN_ROWS:
         raise InvalidInput(
             f"data file {path}: '{input_name}' must be at least {MIN_ROWS} rows of numbers [N, F]"
+        )
+    if features > 0 and rows.shape[1] != features:
+        raise InvalidInput(
+            f"data file {path}: '{input_name}' has {rows.shape[1]} features per row, the teacher takes {features}"
         )
     if not np.isfinite(rows).all():
         raise InvalidInput(f"data file {path}: '{input_name}' holds NaN or infinite values")

@@ -156,6 +156,9 @@ def test_unusable_teachers_and_data_are_refused(teacher: dict[str, Path], tmp_pa
     )
     with pytest.raises(InvalidInput, match="lacks the teacher's input 'X'"):
         distill_model(teacher["model"], tmp_path / "s.onnx", data=tmp_path / "other.npz")
+    np.savez(tmp_path / "narrow.npz", X=np.zeros((50, 3), np.float32))
+    with pytest.raises(InvalidInput, match="has 3 features per row, the teacher takes 64"):
+        distill_model(teacher["model"], tmp_path / "s.onnx", data=tmp_path / "narrow.npz")
     nan = np.zeros((50, 64), np.float32)
     nan[3, 3] = np.nan
     np.savez(tmp_path / "nan.npz", X=nan)
