@@ -51,7 +51,7 @@ class ConversionReport:
             *(f"input      {_spec(spec)}" for spec in self.signature.inputs),
             *(f"output     {_spec(spec)}" for spec in self.signature.outputs),
             f"verified   on {self.rows} rows, labels equal and reals within {self.tolerance:g}:",
-            *(f"  {check.line()}" for check in self.checks),
+            *(f"  {check.line()}\n  {check.first_row()}" for check in self.checks),
         ]
         return "\n".join(lines)
 

@@ -44,6 +44,12 @@ class OutputCheck:
             what = f"largest difference {self.max_difference:.3g} ({len(self.differing_rows)} rows over the tolerance)"
         return f"'{self.name}': {what}"
 
+    def first_row(self) -> str:
+        """Row 0 as the original and the converted model answered it."""
+        if not len(self.original) or not len(self.converted):
+            return ""
+        return f"  row 0: original {_values(self.original[0])}, converted {_values(self.converted[0])}"
+
     def both_answers(self) -> str:
         """The first differing rows as the original and the converted model answered them."""
         lines = []
