@@ -67,6 +67,7 @@ def convert_model(
 
 
 def _convert(source: str | Path, output: Path, arguments: dict[str, Any]) -> ConversionReport:
+    # Module-level, of plain arguments: what a spawned process can be handed.
     return _convert_loaded(source, output, **arguments)
 
 
@@ -90,7 +91,6 @@ def _convert_loaded(
     options = ConversionOptions(
         calibration=_calibration(calibration),
         converter_options=dict(converter_options or {}),
-        input_shape=input_shape,
     )
     arrays = read_sample(sample) if sample is not None else _shaped_rows(input_shape)
     specs = model.input_specs(arrays)
@@ -125,9 +125,16 @@ def _convert_loaded(
                 f"the converted model disagrees with the original on the sample rows; nothing was written.\n"
                 f"{report.summary()}\n{report.disagreement()}"
             )
-        output.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(candidate, output)
+        write_whole(candidate, output)
     return report
+
+
+def write_whole(source: Path, output: Path) -> None:
+    """Copy `source` to `output` so that `output` is the old file or the new one, never a part."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.partial")
+    shutil.copyfile(source, partial)
+    partial.replace(output)
 
 
 def _verify(

@@ -24,7 +24,6 @@ class ConversionOptions:
 
     calibration: dict[str, np.ndarray] | None = None  # rows for full-integer int8 (TFLite)
     converter_options: dict[str, Any] = field(default_factory=dict)  # passed to skl2onnx
-    input_shape: tuple[int, ...] | None = None  # a PyTorch factory's example input (rows first)
 
     @property
     def int8(self) -> bool:

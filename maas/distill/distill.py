@@ -10,7 +10,6 @@ accuracy (or RMSE) against the labels where given, else agreement with the teach
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from maas.convert.convert import write_whole
 from maas.distill.report import DistillReport
 from maas.distill.students import train_gbm
 from maas.distill.teacher import TeacherTask, check_teacher, read_task
@@ -101,8 +101,7 @@ def distill_model(
         measured = _score(runtime, load_runtime(candidate), task, scored_rows, sizes=sizes)
         report = replace(measured, student=described, rows_trained=len(train_rows[0]), output=output)
         _refuse_worse(report, max_drop=max_drop)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(candidate, output)
+        write_whole(candidate, output)
     return report
 
 
