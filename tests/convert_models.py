@@ -138,6 +138,7 @@ def _build_keras(root: Path) -> None:
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(train_x, train_y, epochs=10, batch_size=32, verbose=0)
     model.save(root / "digits.keras")
+    model.export(root / "digits-savedmodel", verbose=False)  # the same model as a TensorFlow SavedModel
     np.savez(root / "keras-sample.npz", pixels=test_x[:100])
     np.savez(root / "keras-calibration.npz", pixels=train_x[:200])
     np.savez(root / "keras-expected.npz", output_0=model.predict(test_x[:100], verbose=0))

@@ -63,6 +63,15 @@ def test_keras_to_int8_tflite_is_smaller_and_keeps_its_answers(
     assert (served.argmax(axis=1) == expected.argmax(axis=1)).mean() >= 0.97
 
 
+def test_a_savedmodel_to_tflite_answers_as_keras(keras_model: convert_models.Built, tmp_path: Path) -> None:
+    output = tmp_path / "saved.tflite"
+    report = convert_model(keras_model.source.parent / "digits-savedmodel", output, sample=keras_model.sample)
+    assert report.framework == "tensorflow" and report.agrees
+    with np.load(keras_model.sample) as rows:
+        served = load_runtime(output).predict({"pixels": rows["pixels"]})
+    np.testing.assert_allclose(served["output_0"], keras_model.expected["output_0"], atol=1e-4)
+
+
 def test_keras_to_onnx_is_refused_saying_why(keras_model: convert_models.Built, tmp_path: Path) -> None:
     with pytest.raises(UnsupportedSource, match=r"convert to \.tflite .*not sound today"):
         convert_model(keras_model.source, tmp_path / "digits.onnx")
