@@ -3,9 +3,10 @@ own TFLiteConverter: float32, or full-integer int8 (weights, activations, inputs
 calibrated on the rows of a calibration file, whose scale and zero point maas's TFLite runtime
 applies so that clients still send and receive real values.
 
-Keras to ONNX is refused: its converter (tf2onnx, which Keras' `export(format="onnx")` calls
-on the TensorFlow backend) supports neither TensorFlow 2.21 nor NumPy 2, so the path is not
-sound today; TFLite is TensorFlow's own, kept in step with each release.
+Keras to ONNX is refused: that path goes through tf2onnx (what Keras' `export(format="onnx")`
+calls on the TensorFlow backend), a separate project whose releases trail TensorFlow's and which
+maas[convert] does not hold, so no test here vouches for it; TFLiteConverter is TensorFlow's own,
+released with it.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ if TYPE_CHECKING:
 
 CALIBRATION_ROWS = 500
 _NO_ONNX = (
-    "Keras and TensorFlow models convert to .tflite (TensorFlow's own converter, and maas's TFLite "
-    "runtime); the ONNX path (tf2onnx) supports neither TensorFlow 2.21 nor Keras 3, so it is not "
-    "sound today. Write -o MODEL.tflite"
+    "Keras and TensorFlow models convert to .tflite (TFLiteConverter, released with TensorFlow, and "
+    "maas's TFLite runtime); the ONNX path goes through tf2onnx, a separate converter whose releases "
+    "trail TensorFlow's and which maas does not install or test, so it is not sound today. "
+    "Write -o MODEL.tflite"
 )
 
 
