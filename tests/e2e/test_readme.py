@@ -98,6 +98,9 @@ def as_run_against(command: str, server: DevServer) -> str:
     return command.replace("127.0.0.1:4566", f"127.0.0.1:{aws_port}")
 
 
+# As long as the script it runs may take: the README trains and converts models of every framework
+# (TensorFlow and PyTorch start in seconds each), which passes pytest's 300 s on a loaded machine.
+@pytest.mark.timeout(660)
 def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     commands = readme_commands()
     assert len(commands) > 40, "the README's command blocks were not found"
