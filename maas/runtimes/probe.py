@@ -33,9 +33,23 @@ def signature_in_child(path: Path, framework: str, *, timeout: float = LOAD_TIME
     process. Raises ArtifactError with the runtime's refusal, naming the signal if the runtime
     crashed, or when loading takes longer than `timeout` seconds."""
     target = runtime_target(framework)
+    value, timed_out, exitcode = _answer_of_child(_load, (target, str(path)), "signature", timeout)
+    if value is not None:
+        return value  # type: ignore[no-any-return]
+    if timed_out:
+        raise ArtifactError(f"'{path.name}' did not load within {timeout:g} s")
+    raise ArtifactError(f"the {framework} runtime crashed loading '{path.name}' ({_ending(exitcode)})")
+
+
+def _answer_of_child(
+    work: Any, args: tuple[Any, ...], expected: str, timeout: float
+) -> tuple[Any, bool, int | None]:
+    """Run `work(*args, pipe)` in a child and read its one answer `(kind, value)`: the value of
+    kind `expected` (an answer of any other kind is the child's refusal, raised as
+    ArtifactError), else None with whether it timed out (it is then killed) and its exit code."""
     context = _context()
     answers, child_end = context.Pipe(duplex=False)
-    child = context.Process(target=_load, args=(target, str(path), child_end), daemon=True)
+    child = context.Process(target=work, args=(*args, child_end), daemon=True)
     child.start()
     child_end.close()  # so that a child's death reads as the end of the pipe
     try:
@@ -48,14 +62,12 @@ def signature_in_child(path: Path, framework: str, *, timeout: float = LOAD_TIME
     if timed_out:
         child.kill()
     child.join(timeout=10)
-    if answer is not None:
-        kind, value = answer
-        if kind == "signature":
-            return value  # type: ignore[no-any-return]
+    if answer is None:
+        return None, timed_out, child.exitcode
+    kind, value = answer
+    if kind != expected:
         raise ArtifactError(value)
-    if timed_out:
-        raise ArtifactError(f"'{path.name}' did not load within {timeout:g} s")
-    raise ArtifactError(f"the {framework} runtime crashed loading '{path.name}' ({_ending(child.exitcode)})")
+    return value, False, child.exitcode
 
 
 def _ending(exitcode: int | None) -> str:
@@ -110,29 +122,12 @@ def predict_in_child(
     from maas.runtimes import framework_of
 
     target = runtime_target(framework_of(path))
-    context = _context()
-    answers, child_end = context.Pipe(duplex=False)
-    child = context.Process(target=_predict, args=(target, str(path), inputs, child_end), daemon=True)
-    child.start()
-    child_end.close()
-    try:
-        answer = answers.recv() if answers.poll(timeout) else None
-        timed_out = answer is None and child.is_alive()
-    except EOFError:
-        answer, timed_out = None, False
-    finally:
-        answers.close()
-    if timed_out:
-        child.kill()
-    child.join(timeout=10)
-    if answer is not None:
-        kind, value = answer
-        if kind == "outputs":
-            return value  # type: ignore[no-any-return]
-        raise ArtifactError(value)
+    value, timed_out, exitcode = _answer_of_child(_predict, (target, str(path), inputs), "outputs", timeout)
+    if value is not None:
+        return value  # type: ignore[no-any-return]
     if timed_out:
         raise ArtifactError(f"'{path.name}' did not load and predict within {timeout:g} s")
-    raise ArtifactError(f"the runtime crashed running '{path.name}' ({_ending(child.exitcode)})")
+    raise ArtifactError(f"the runtime crashed running '{path.name}' ({_ending(exitcode)})")
 
 
 def _predict(target: str, path: str, inputs: dict[str, Any], answers: Connection) -> None:
