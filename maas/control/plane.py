@@ -61,7 +61,7 @@ class ControlPlane:
         from the file itself, so that options or a graph Triton cannot take register nothing;
         `triton` for a Lambda version is refused (it would be ignored)."""
 
-        def record() -> ModelVersion:
+        def record(prepare: Callable[[ModelVersion], object] | None = None) -> ModelVersion:
             return self.registry.register(
                 name,
                 artifact,
@@ -71,36 +71,22 @@ class ControlPlane:
                 labels=labels,
                 source_commit=source_commit,
                 progress=progress,
+                prepare=prepare,
             )
 
         if str(target) != Target.SAGEMAKER.value:  # a bad target is the registry's to refuse
             if triton is not None:
                 raise InvalidInput("Triton options apply to versions registered with target sagemaker only")
             return record()
+        from maas.sagemaker.package import write_package
+
         with tempfile.TemporaryDirectory(prefix="maas-package-") as scratch:
-            tarball = self._pack(name, artifact, triton, Path(scratch) / "model.tar.gz")
-            version = record()
+            tarball = Path(scratch) / "model.tar.gz"
+            # Packed from the draft (its signature read once, by the registry's probe) before
+            # anything is stored.
+            version = record(lambda draft: write_package(tarball, draft, artifact, triton or TritonOptions()))
             self._upload_package(version, tarball)
         return version
-
-    def _pack(self, name: str, artifact: Path, triton: TritonOptions | None, tarball: Path) -> Path:
-        from maas.registry.service import signature_record
-        from maas.runtimes import framework_of
-        from maas.runtimes.probe import signature_in_child
-        from maas.sagemaker.package import write_package_of
-
-        if artifact.suffix != ".onnx":
-            raise InvalidInput(
-                f"cannot register '{artifact.name}' for target sagemaker: SageMaker endpoints run Triton's "
-                "ONNX Runtime backend, so the artifact must be an .onnx file"
-            )
-        try:
-            signature = signature_in_child(artifact, framework_of(artifact))
-        except ArtifactError as error:
-            raise InvalidInput(f"cannot register '{artifact.name}': {error.message}") from None
-        return write_package_of(
-            tarball, name, signature_record(signature), artifact, triton or TritonOptions()
-        )
 
     def _upload_package(self, version: ModelVersion, tarball: Path) -> None:
         from maas.sagemaker.package import package_key

@@ -97,8 +97,11 @@ class Registry:
         labels: dict[str, str] | None = None,
         source_commit: str | None = None,
         progress: Callable[[int], None] | None = None,
+        prepare: Callable[[ModelVersion], object] | None = None,
     ) -> ModelVersion:
-        """Store the artifact once and record it as the next version of `name`.
+        """Store the artifact once and record it as the next version of `name`. `prepare` is
+        called with the draft record (signature read, no number yet) before anything is stored;
+        what it raises stops the registration.
 
         Raises InvalidInput if the name, a metric or the record's size is not valid or the file
         does not load with its runtime, and ConflictError if the name is another model's in
@@ -144,6 +147,8 @@ class Registry:
             created_by=self.user,
         )
         _check_record_size(draft)
+        if prepare is not None:
+            prepare(draft)
         key, sha256, size = self.artifacts.put_file(name, artifact, progress)
 
         def build(number: int) -> ModelVersion:

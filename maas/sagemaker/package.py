@@ -17,7 +17,7 @@ from maas.errors import ArtifactError, InvalidInput
 from maas.sagemaker.triton import TritonOptions, model_config
 
 if TYPE_CHECKING:
-    from maas.registry.models import ModelVersion, SignatureRecord
+    from maas.registry.models import ModelVersion
     from maas.registry.service import Registry
 
 
@@ -32,20 +32,12 @@ def write_package(target: Path, record: ModelVersion, model_file: Path, options:
             f"model '{record.name}' version {record.version} is {record.framework} ('{model_file.name}'); "
             "SageMaker endpoints run Triton's ONNX Runtime backend, so register an .onnx file"
         )
-    return write_package_of(target, record.name, record.signature, model_file, options)
-
-
-def write_package_of(
-    target: Path, name: str, signature: SignatureRecord, model_file: Path, options: TritonOptions
-) -> Path:
-    """The package of an ONNX file of model `name` with `signature`, before it has a version:
-    a registration packs first, so that a package that cannot be made registers nothing."""
-    config = model_config(name, signature, options).encode()
+    config = model_config(record.name, record.signature, options).encode()
     with tarfile.open(target, "w:gz") as archive:
-        info = tarfile.TarInfo(f"{name}/config.pbtxt")
+        info = tarfile.TarInfo(f"{record.name}/config.pbtxt")
         info.size = len(config)
         archive.addfile(info, io.BytesIO(config))
-        archive.add(model_file, arcname=f"{name}/1/model.onnx")
+        archive.add(model_file, arcname=f"{record.name}/1/model.onnx")
     return target
 
 

@@ -135,7 +135,7 @@ def test_a_packaging_failure_leaves_no_half_registered_version(
     def broken(*args: Any, **kwargs: Any) -> Path:
         raise InvalidInput("Triton cannot take this graph")
 
-    monkeypatch.setattr(package, "write_package_of", broken)
+    monkeypatch.setattr(package, "write_package", broken)
     key = upload(registry, "sum", model_dir / "sum" / "1" / "model.onnx")
     app = build_registry_app(ControlPlane(registry))
     status, body = call(
@@ -167,14 +167,14 @@ def test_registering_for_sagemaker_through_the_api_fits_the_functions_tmp(
     tmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     peak: list[int] = []
-    original = package.write_package_of
+    original = package.write_package
 
     def measured(target: Path, *args: Any, **kwargs: Any) -> Path:
         done = original(target, *args, **kwargs)
         peak.append(sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file()))
         return done
 
-    monkeypatch.setattr(package, "write_package_of", measured)
+    monkeypatch.setattr(package, "write_package", measured)
     key = upload(registry, "big", artifact)
     app = build_registry_app(ControlPlane(registry))
     status, body = call(
