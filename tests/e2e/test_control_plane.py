@@ -22,12 +22,11 @@ import pytest
 
 from maas.local.demo import build_digits_onnx
 from tests.e2e.conftest import DevServer, running_dev_server
+from tests.sagemaker_stack import deploy_like_the_stack
 
 pytestmark = pytest.mark.e2e
 
 BUCKET = "maas-artifacts"
-ROLE = "arn:aws:iam::123456789012:role/maas-endpoint"
-IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/sagemaker-tritonserver:24.09-py3"
 
 
 @pytest.fixture(scope="module")
@@ -83,37 +82,6 @@ def register_through_the_api(server: DevServer, model: Path, **options: Any) -> 
     return version
 
 
-def deploy_endpoint_like_the_stack(server: DevServer, version: int) -> str:
-    """What `cdk deploy` creates for a SageMaker model: a model, a config, a tagged endpoint."""
-    sagemaker = aws(server, "sagemaker")
-    sagemaker.create_model(
-        ModelName="maas-large-stack",
-        ExecutionRoleArn=ROLE,
-        PrimaryContainer={
-            "Image": IMAGE,
-            "ModelDataUrl": f"s3://{BUCKET}/artifacts/large/v{version}/model.tar.gz",
-        },
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName="maas-large-stack-config",
-        ProductionVariants=[
-            {
-                "VariantName": f"v{version}",
-                "ModelName": "maas-large-stack",
-                "InstanceType": "ml.g5.xlarge",
-                "InitialInstanceCount": 1,
-                "InitialVariantWeight": 100.0,
-            }
-        ],
-    )
-    sagemaker.create_endpoint(
-        EndpointName="maas-large",
-        EndpointConfigName="maas-large-stack-config",
-        Tags=[{"Key": "maas:alias", "Value": "prod"}, {"Key": "maas:model", "Value": "large"}],
-    )
-    return "maas-large"
-
-
 def target_states_until(
     server: DevServer, wanted: set[str], *, revision: int, limit: float = 60
 ) -> list[str]:
@@ -157,7 +125,7 @@ def test_promoting_through_the_api_moves_the_endpoint_and_the_alias_shows_it_get
     server: DevServer, onnx_file: Path
 ) -> None:
     register_through_the_api(server, onnx_file)  # version 2
-    endpoint = deploy_endpoint_like_the_stack(server, 1)
+    endpoint = deploy_like_the_stack(server.aws_endpoint, BUCKET, "large", 1, scaling=False)
 
     status, alias = api(server, "PUT", "/registry/models/large/aliases/prod", {"version": 1})
     assert status == 200, alias

@@ -27,9 +27,8 @@ from maas.registry import Registry, RegistrySource
 from maas.runtimes.sagemaker import runtime_client
 from maas.sagemaker.endpoint import EndpointDeployer
 from tests.functional.conftest import aws_client, reconciler_on_stream
+from tests.sagemaker_stack import ROLE, deploy_like_the_stack, scaled_variants
 
-ROLE = "arn:aws:iam::123456789012:role/maas-endpoint"
-IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/sagemaker-tritonserver:24.09-py3"
 A, B = [[1.0, 2.0, 3.0]], [[10.0, 20.0, 30.0]]
 
 
@@ -45,71 +44,6 @@ def models_cli(
     )  # fmt: skip
     captured = capsys.readouterr()
     return code, captured.out + captured.err
-
-
-def deploy_like_the_stack(endpoint_url: str, registry: Registry, name: str, version: int) -> str:
-    """What `cdk deploy` creates for a SageMaker model: model, config, tagged endpoint, scaling."""
-    sagemaker = aws_client("sagemaker", endpoint_url)
-    endpoint = f"maas-{name}"
-    sagemaker.create_model(
-        ModelName=f"{endpoint}-stack",
-        ExecutionRoleArn=ROLE,
-        PrimaryContainer={
-            "Image": IMAGE,
-            "ModelDataUrl": f"s3://{registry.artifacts.bucket}/artifacts/{name}/v{version}/model.tar.gz",
-            "Environment": {"SAGEMAKER_TRITON_DEFAULT_MODEL_NAME": name},
-        },
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=f"{endpoint}-stack-config",
-        ProductionVariants=[
-            {
-                "VariantName": f"v{version}",
-                "ModelName": f"{endpoint}-stack",
-                "InstanceType": "ml.g5.xlarge",  # maas.local.moto teaches moto this type
-                "InitialInstanceCount": 1,
-                "InitialVariantWeight": 100.0,
-            }
-        ],
-    )
-    sagemaker.create_endpoint(
-        EndpointName=endpoint,
-        EndpointConfigName=f"{endpoint}-stack-config",
-        Tags=[{"Key": "maas:alias", "Value": "prod"}, {"Key": "maas:model", "Value": name}],
-    )
-    scaling = aws_client("application-autoscaling", endpoint_url)
-    resource = f"endpoint/{endpoint}/variant/v{version}"
-    scaling.register_scalable_target(
-        ServiceNamespace="sagemaker",
-        ResourceId=resource,
-        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
-        MinCapacity=1,
-        MaxCapacity=4,
-    )
-    scaling.put_scaling_policy(
-        PolicyName="Invocations",
-        ServiceNamespace="sagemaker",
-        ResourceId=resource,
-        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
-        PolicyType="TargetTrackingScaling",
-        TargetTrackingScalingPolicyConfiguration={
-            "TargetValue": 100.0,
-            "PredefinedMetricSpecification": {
-                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
-            },
-        },
-    )
-    return endpoint
-
-
-def scaled_variants(endpoint_url: str, endpoint: str) -> dict[str, tuple[int, int]]:
-    scaling = aws_client("application-autoscaling", endpoint_url)
-    targets = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
-    return {
-        t["ResourceId"].rsplit("/", 1)[-1]: (t["MinCapacity"], t["MaxCapacity"])
-        for t in targets
-        if t["ResourceId"].startswith(f"endpoint/{endpoint}/")
-    }
 
 
 @pytest.fixture
@@ -168,7 +102,7 @@ def test_a_tflite_file_cannot_target_sagemaker(
 def test_promotion_moves_the_endpoint_to_a_new_config_blue_green_and_rollback_returns(
     capsys: pytest.CaptureFixture[str], large: Registry, aws_endpoint: str
 ) -> None:
-    endpoint = deploy_like_the_stack(aws_endpoint, large, "large", 1)
+    endpoint = deploy_like_the_stack(aws_endpoint, large.artifacts.bucket, "large", 1)
     sagemaker = aws_client("sagemaker", aws_endpoint)
     assert models_cli(capsys, large, aws_endpoint, "promote", "large", "1")[0] == 0
     first = sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
@@ -204,7 +138,7 @@ def test_promotion_moves_the_endpoint_to_a_new_config_blue_green_and_rollback_re
 def test_a_canary_alias_becomes_two_weighted_variants(
     capsys: pytest.CaptureFixture[str], large: Registry, aws_endpoint: str
 ) -> None:
-    endpoint = deploy_like_the_stack(aws_endpoint, large, "large", 1)
+    endpoint = deploy_like_the_stack(aws_endpoint, large.artifacts.bucket, "large", 1)
     assert models_cli(capsys, large, aws_endpoint, "promote", "large", "1")[0] == 0
     code, out = models_cli(capsys, large, aws_endpoint, "canary", "large", "1=90", "2=10")
     assert code == 0, out
@@ -216,7 +150,7 @@ def test_a_canary_alias_becomes_two_weighted_variants(
 
 
 def test_an_alias_the_endpoint_does_not_follow_leaves_it_alone(large: Registry, aws_endpoint: str) -> None:
-    endpoint = deploy_like_the_stack(aws_endpoint, large, "large", 1)
+    endpoint = deploy_like_the_stack(aws_endpoint, large.artifacts.bucket, "large", 1)
     sagemaker = aws_client("sagemaker", aws_endpoint)
     before = sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
     deployer = EndpointDeployer(

@@ -12,10 +12,7 @@ from maas.control import ControlPlane, Reconciler
 from maas.registry import Registry
 from maas.sagemaker.endpoint import EndpointDeployer
 from tests.functional.conftest import aws_client, make_registry
-
-ROLE = "arn:aws:iam::123456789012:role/maas-endpoint"
-IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/sagemaker-tritonserver:24.09-py3"
-DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+from tests.sagemaker_stack import deploy_like_the_stack, scaled_variants
 
 
 def backend() -> Any:
@@ -56,74 +53,13 @@ class World:
         return [v["VariantName"] for v in self.described()["ProductionVariants"]]
 
     def scaled(self) -> dict[str, tuple[int, int]]:
-        scaling = aws_client("application-autoscaling", self.url)
-        targets = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
-        return {
-            t["ResourceId"].rsplit("/", 1)[-1]: (t["MinCapacity"], t["MaxCapacity"])
-            for t in targets
-            if t["ResourceId"].startswith(f"endpoint/{self.endpoint}/")
-        }
+        return scaled_variants(self.url, self.endpoint)
 
     def settle(self, alias: str = "prod") -> Any:
         """Reconcile, finish the update, reconcile again: the state once the endpoint got there."""
         self.reconciler.reconcile(self.name, alias)
         self.finish_update()
         return self.reconciler.reconcile(self.name, alias)
-
-
-def deploy_like_the_stack(url: str, name: str, version: int, *, scaling: bool = True) -> str:
-    sagemaker = aws_client("sagemaker", url)
-    endpoint = f"maas-{name}"
-    sagemaker.create_model(
-        ModelName=f"{endpoint}-stack",
-        ExecutionRoleArn=ROLE,
-        PrimaryContainer={
-            "Image": IMAGE,
-            "ModelDataUrl": f"s3://bucket/artifacts/{name}/v{version}/model.tar.gz",
-            "Environment": {"SAGEMAKER_TRITON_DEFAULT_MODEL_NAME": name},
-        },
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=f"{endpoint}-stack-config",
-        ProductionVariants=[
-            {
-                "VariantName": f"v{version}",
-                "ModelName": f"{endpoint}-stack",
-                "InstanceType": "ml.g5.xlarge",
-                "InitialInstanceCount": 1,
-                "InitialVariantWeight": 100.0,
-            }
-        ],
-    )
-    sagemaker.create_endpoint(
-        EndpointName=endpoint,
-        EndpointConfigName=f"{endpoint}-stack-config",
-        Tags=[{"Key": "maas:alias", "Value": "prod"}, {"Key": "maas:model", "Value": name}],
-    )
-    if scaling:
-        autoscaling = aws_client("application-autoscaling", url)
-        resource = f"endpoint/{endpoint}/variant/v{version}"
-        autoscaling.register_scalable_target(
-            ServiceNamespace="sagemaker",
-            ResourceId=resource,
-            ScalableDimension=DIMENSION,
-            MinCapacity=1,
-            MaxCapacity=4,
-        )
-        autoscaling.put_scaling_policy(
-            PolicyName="Invocations",
-            ServiceNamespace="sagemaker",
-            ResourceId=resource,
-            ScalableDimension=DIMENSION,
-            PolicyType="TargetTrackingScaling",
-            TargetTrackingScalingPolicyConfiguration={
-                "TargetValue": 100.0,
-                "PredefinedMetricSpecification": {
-                    "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
-                },
-            },
-        )
-    return endpoint
 
 
 def make_world(
@@ -134,7 +70,7 @@ def make_world(
     name = f"rv{uuid.uuid4().hex[:8]}"
     for _ in range(versions):
         control.register(name, artifact, target="sagemaker")
-    ep = deploy_like_the_stack(url, name, 1, scaling=scaling) if endpoint else f"maas-{name}"
+    ep = deploy_like_the_stack(url, "bucket", name, 1, scaling=scaling) if endpoint else f"maas-{name}"
     deployer = EndpointDeployer(
         registry,
         prefix="maas",
