@@ -163,7 +163,7 @@ class Reconciler:
         scaling = self._last.scaling if self._last is not None else None
         if plan.done:
             if scaling is not None:
-                self.deployer.restore_scaling(plan, scaling)
+                self.deployer.restore_scaling(plan.endpoint, plan.variants, scaling)
             return self._record(
                 alias,
                 TargetPhase.IN_SERVICE,
@@ -194,7 +194,7 @@ class Reconciler:
             # The update this revision started ended on another config: SageMaker rolled it
             # back. The endpoint serves its old variants again: they get their scaling back.
             if scaling is not None:
-                self.deployer.restore_scaling_on(plan.endpoint, plan.current_variants, scaling)
+                self.deployer.restore_scaling(plan.endpoint, plan.current_variants, scaling)
             return self._record(
                 alias,
                 TargetPhase.FAILED,

@@ -225,14 +225,6 @@ class EndpointDeployer:
             f"endpoint {plan.endpoint}: updating to {plan.config} ({_describe(plan.weights)}), blue/green"
         )
 
-    def restore_scaling(self, plan: EndpointPlan, scaling: dict[str, Any]) -> None:
-        """Put the autoscaling `scaling_of` saved on the variants of `plan`."""
-        self._apply_scaling(plan.endpoint, plan.variants, scaling)
-
-    def restore_scaling_on(self, endpoint: str, variants: list[str], scaling: dict[str, Any]) -> None:
-        """Put saved autoscaling back on `variants` (those an update that failed left serving)."""
-        self._apply_scaling(endpoint, variants, scaling)
-
     def sync(self, alias: Alias) -> EndpointStatus | None:
         """Point the endpoint of `alias.name` at the SageMaker versions of `alias`, if it follows
         it, and wait for the update to finish (`wait_seconds` at most). The control plane's
@@ -258,7 +250,7 @@ class EndpointDeployer:
             WaiterConfig={"Delay": 30, "MaxAttempts": max(1, self.wait_seconds // 30)},
         )
         if scaling is not None:
-            self.restore_scaling(plan, scaling)
+            self.restore_scaling(plan.endpoint, plan.variants, scaling)
         status = self.status(alias.name)
         self.say(f"endpoint {plan.endpoint}: {status.status} on {plan.config}")
         return status
@@ -377,7 +369,9 @@ class EndpointDeployer:
                     ScalableDimension=target["ScalableDimension"],
                 )
 
-    def _apply_scaling(self, endpoint: str, variants: list[str], scaling: dict[str, Any]) -> None:
+    def restore_scaling(self, endpoint: str, variants: list[str], scaling: dict[str, Any]) -> None:
+        """Put the autoscaling `scaling_of` saved on `variants` of `endpoint`: the new ones once
+        an update is done, or the old ones again after SageMaker rolled one back."""
         for variant in variants:
             resource = f"endpoint/{endpoint}/variant/{variant}"
             self.autoscaling.register_scalable_target(

@@ -375,11 +375,11 @@ def test_a_throttled_restore_of_autoscaling_is_retried_not_forgotten(world: Worl
     original = world.deployer.restore_scaling
     calls = {"n": 0}
 
-    def once_throttled(plan: Any, scaling: Any) -> None:
+    def once_throttled(*args: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
             raise throttled("RegisterScalableTarget")
-        original(plan, scaling)
+        original(*args)
 
     world.deployer.restore_scaling = once_throttled  # type: ignore[method-assign]
     with pytest.raises(ReconcileFailed):
