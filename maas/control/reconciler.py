@@ -22,7 +22,7 @@ from maas.control.targets import has_target
 from maas.errors import ConflictError, MaasError
 from maas.registry.models import TargetPhase, TargetState, utc_now
 from maas.runtimes.sagemaker_names import ALIAS_TAG, MODEL_TAG, endpoint_name
-from maas.sagemaker.endpoint import EndpointDeployer, EndpointPlan, NoEndpoint
+from maas.sagemaker.endpoint import EndpointDeployer, EndpointPlan, NoEndpoint, describe_weights
 
 if TYPE_CHECKING:
     from maas.registry.models import Alias
@@ -170,7 +170,7 @@ class Reconciler:
                 endpoint=plan.endpoint,
                 config=plan.config,
                 scaling=None,
-                event=f"endpoint {plan.endpoint} serves {plan.config} ({_weights(plan.weights)})",
+                event=f"endpoint {plan.endpoint} serves {plan.config} ({describe_weights(plan.weights)})",
             )
         if plan.status in BUSY:
             waiting = "" if plan.config == plan.current_config else f", then to {plan.config}"
@@ -218,7 +218,7 @@ class Reconciler:
             endpoint=plan.endpoint,
             config=plan.config,
             scaling=saved or self.deployer.scaling_of(plan),
-            event=f"endpoint {plan.endpoint}: updating to {plan.config} ({_weights(plan.weights)}, "
+            event=f"endpoint {plan.endpoint}: updating to {plan.config} ({describe_weights(plan.weights)}, "
             + ("a new endpoint config" if plan.new_config else "re-using endpoint config")
             + "), blue/green",
         )
@@ -300,7 +300,3 @@ def _unchanged(before: TargetState, after: TargetState) -> bool:
 
 def _message(error: Exception) -> str:
     return error.message if isinstance(error, MaasError) else str(error)
-
-
-def _weights(weights: dict[int, int]) -> str:
-    return ", ".join(f"v{version} {weight}%" for version, weight in sorted(weights.items()))

@@ -222,7 +222,7 @@ class EndpointDeployer:
         self._release_scaling(plan.endpoint, plan.current_variants, set(plan.variants))
         self.sagemaker.update_endpoint(EndpointName=plan.endpoint, EndpointConfigName=plan.config)
         self.say(
-            f"endpoint {plan.endpoint}: updating to {plan.config} ({_describe(plan.weights)}), blue/green"
+            f"endpoint {plan.endpoint}: updating to {plan.config} ({describe_weights(plan.weights)}), blue/green"
         )
 
     def sync(self, alias: Alias) -> EndpointStatus | None:
@@ -241,7 +241,7 @@ class EndpointDeployer:
         if plan is None:
             return None
         if plan.config == plan.current_config:
-            self.say(f"endpoint {plan.endpoint} already serves {_describe(plan.weights)}")
+            self.say(f"endpoint {plan.endpoint} already serves {describe_weights(plan.weights)}")
             return self.status(alias.name)
         scaling = self.scaling_of(plan)
         self.start_update(plan)
@@ -391,7 +391,8 @@ class EndpointDeployer:
         self.say(f"autoscaling {scaling['min']}-{scaling['max']} instances on {', '.join(variants)}")
 
 
-def _describe(weights: dict[int, int]) -> str:
+def describe_weights(weights: dict[int, int]) -> str:
+    """`v1 90%, v2 10%`: what an alias's weights send where, in a line."""
     return ", ".join(f"v{version} {weight}%" for version, weight in sorted(weights.items()))
 
 
@@ -402,6 +403,7 @@ __all__ = [
     "EndpointPlan",
     "EndpointStatus",
     "NoEndpoint",
+    "describe_weights",
     "endpoint_name",
     "model_name",
     "variant_name",
